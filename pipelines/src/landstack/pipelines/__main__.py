@@ -1,0 +1,3 @@
+from landstack.pipelines.cli import main
+
+main()

@@ -1,0 +1,227 @@
+"""Local services for the embedded default and the tests: PostgreSQL+pgstac and a moto S3 server.
+
+Everything lives in a project-local folder (settings.local_dir): the PostgreSQL cluster, pid files
+and logs. PostgreSQL refuses to run as root, so as root the cluster is initialised and run as the
+`postgres` user on a folder that user owns. Only loopback addresses are used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from landstack.pipelines.errors import ConfigError, PipelineError
+from landstack.pipelines.settings import Settings, get_settings
+
+_PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+
+
+class ServiceError(PipelineError):
+    """A local service could not be started or stopped."""
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    running: bool
+    address: str
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def wait_for_port(host: str, port: int, seconds: float, what: str, log: Path | None = None) -> None:
+    """Block until host:port accepts connections, or raise naming the service and its log."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return
+        time.sleep(0.2)
+    hint = f"; see {log}" if log else ""
+    raise ServiceError(f"{what} did not start listening on {host}:{port} within {seconds:.0f} s{hint}")
+
+
+def _pg_bin(tool: str) -> str:
+    for d in _PG_BIN_CANDIDATES:
+        if (Path(d) / tool).exists():
+            return str(Path(d) / tool)
+    found = shutil.which(tool)
+    if not found:
+        raise ConfigError(f"PostgreSQL tool {tool!r} not found; run 'make setup' (installs postgresql-15-postgis-3)")
+    return found
+
+
+def _as_pg_user(cmd: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+def _chown_postgres(path: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "postgres:postgres", str(path)], check=True)
+
+
+class PostgresService:
+    """A PostgreSQL cluster in <local_dir>/pg with pgstac installed in the configured database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.root = settings.local_dir / "pg"
+        self.data = self.root / "data"
+        self.sock = self.root / "run"
+        self.log = self.root / "postgres.log"
+
+    def status(self) -> ServiceStatus:
+        return ServiceStatus("postgres", port_open(self.s.pg_host, self.s.pg_port), f"{self.s.pg_host}:{self.s.pg_port}")
+
+    def up(self) -> None:
+        if not self.status().running:
+            self._init()
+            self._start()
+        self._create_database()
+        self._migrate()
+
+    def _init(self) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.sock.mkdir(parents=True, exist_ok=True)
+        _chown_postgres(self.root)
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(self.s.pg_password.get_secret_value() + "\n")
+        _chown_postgres(pwfile)
+        cmd = [_pg_bin("initdb"), "-D", str(self.data), "-U", self.s.pg_user, "--pwfile", str(pwfile),
+               "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"]  # fmt: skip
+        proc = subprocess.run(_as_pg_user(cmd), capture_output=True, text=True)
+        pwfile.unlink(missing_ok=True)
+        if proc.returncode != 0:
+            raise ServiceError(f"initdb failed for {self.data}: {proc.stderr.strip()}")
+        # Tuned for a small machine running tests and benchmarks, not for production.
+        with (self.data / "postgresql.conf").open("a") as f:
+            f.write("\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                    "shared_buffers = 512MB\nwork_mem = 32MB\nmax_connections = 200\n")  # fmt: skip
+
+    def _start(self) -> None:
+        if self.log.exists():
+            _chown_postgres(self.log)
+        opts = f"-p {self.s.pg_port} -c listen_addresses={self.s.pg_host} -k {self.sock}"
+        cmd = [_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", "-t", "60", "start"]
+        proc = subprocess.run(_as_pg_user(cmd), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ServiceError(f"PostgreSQL did not start: {proc.stderr.strip() or proc.stdout.strip()}; see {self.log}")
+        wait_for_port(self.s.pg_host, self.s.pg_port, 30, "PostgreSQL", self.log)
+
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        env = {**os.environ, "PGPASSWORD": self.s.pg_password.get_secret_value()}
+        cmd = ["psql", "-h", self.s.pg_host, "-p", str(self.s.pg_port), "-U", self.s.pg_user, "-d", database,
+               "-tAc", sql]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise ServiceError(f"psql failed ({sql!r}): {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def _create_database(self) -> None:
+        db = self.s.pg_database
+        if self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'") != "1":
+            self._psql(f'CREATE DATABASE "{db}"')
+
+    def _migrate(self) -> None:
+        pypgstac = Path(sys.executable).with_name("pypgstac")
+        cmd = [str(pypgstac) if pypgstac.exists() else "pypgstac", "migrate", "--dsn", self.s.pg_dsn]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ServiceError(f"pypgstac migrate failed: {proc.stderr.strip()[-2000:]}")
+
+    def down(self) -> None:
+        if not (self.data / "PG_VERSION").exists():
+            return
+        cmd = [_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
+        subprocess.run(_as_pg_user(cmd), capture_output=True, text=True)
+
+
+class ProcessService:
+    """A background process with a pid file and a log under <local_dir>/run."""
+
+    def __init__(self, name: str, cmd: list[str], host: str, port: int, settings: Settings,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+        self.name, self.cmd, self.host, self.port, self.env = name, cmd, host, port, env
+        run = settings.local_dir / "run"
+        self.pidfile = run / f"{name}.pid"
+        self.log = settings.local_dir / "logs" / f"{name}.log"
+
+    def status(self) -> ServiceStatus:
+        return ServiceStatus(self.name, port_open(self.host, self.port), f"{self.host}:{self.port}")
+
+    def up(self, wait_seconds: float = 30) -> None:
+        if self.status().running:
+            return
+        self.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env={**os.environ, **(self.env or {})})  # fmt: skip
+        self.pidfile.write_text(str(proc.pid))
+        try:
+            wait_for_port(self.host, self.port, wait_seconds, self.name, self.log)
+        except ServiceError:
+            self.down()
+            raise
+
+    def down(self) -> None:
+        if not self.pidfile.exists():
+            return
+        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+            pid = int(self.pidfile.read_text().strip())
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(50):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            os.killpg(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+
+
+MOTO_PORT = 55900
+STAC_API_PORT = 55081
+
+
+def moto_service(settings: Settings, port: int = MOTO_PORT) -> ProcessService:
+    """The moto S3 server on 127.0.0.1 used by tests that exercise s3://."""
+    exe = Path(sys.executable).with_name("moto_server")
+    cmd = [str(exe) if exe.exists() else "moto_server", "-H", "127.0.0.1", "-p", str(port)]
+    return ProcessService("moto", cmd, "127.0.0.1", port, settings)
+
+
+def up(settings: Settings | None = None) -> list[ServiceStatus]:
+    """Start PostgreSQL+pgstac and moto (idempotent)."""
+    s = settings or get_settings()
+    pg = PostgresService(s)
+    pg.up()
+    moto = moto_service(s)
+    moto.up()
+    return [pg.status(), moto.status()]
+
+
+def down(settings: Settings | None = None) -> None:
+    """Stop every local service started by `up` (and the STAC API started by the demo)."""
+    s = settings or get_settings()
+    for name in ("stac-api", "moto"):
+        ProcessService(name, [], "127.0.0.1", 0, s).down()
+    PostgresService(s).down()
+
+
+def status(settings: Settings | None = None) -> list[ServiceStatus]:
+    s = settings or get_settings()
+    return [PostgresService(s).status(), moto_service(s).status()]
