@@ -44,7 +44,9 @@ def build_catalogue(out: str | Path, api_url: str | None = None) -> BuildResult:
                 result.collections.append(cpath)
                 result.records.append(rpath)
     except OSError as e:
-        raise CatalogError(f"cannot write the catalogue under {out}: {e}; check the folder is writable") from e
+        raise CatalogError(
+            f"cannot write the catalogue under {out}: {e}; check the folder is writable"
+        ) from e
     return result
 
 

@@ -20,13 +20,29 @@ DType = Literal["uint8", "uint16", "uint32", "int8", "int16", "int32", "float32"
 LayerKind = Literal["thematic", "continuous", "mask"]
 Role = Literal["custodian", "publisher", "pointOfContact", "owner", "originator", "distributor", "author"]
 MaintenanceFrequency = Literal[
-    "continual", "daily", "weekly", "monthly", "quarterly", "biannually", "annually",
-    "asNeeded", "irregular", "notPlanned", "unknown",
-]  # fmt: skip
+    "continual",
+    "daily",
+    "weekly",
+    "monthly",
+    "quarterly",
+    "biannually",
+    "annually",
+    "asNeeded",
+    "irregular",
+    "notPlanned",
+    "unknown",
+]
 TopicCategory = Literal[
-    "environment", "imageryBaseMapsEarthCover", "planningCadastre", "structure", "farming",
-    "biota", "inlandWaters", "society", "geoscientificInformation",
-]  # fmt: skip
+    "environment",
+    "imageryBaseMapsEarthCover",
+    "planningCadastre",
+    "structure",
+    "farming",
+    "biota",
+    "inlandWaters",
+    "society",
+    "geoscientificInformation",
+]
 
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -211,11 +227,15 @@ def check_product(product: ProductSpec) -> None:
             raise SpecError(*where, "id", f"collection id {layer.id!r} is used by two layers; rename one")
         seen_ids.add(layer.id)
         if not _in_dtype(layer.dtype, layer.nodata):
-            raise SpecError(*where, "nodata", f"{layer.nodata} does not fit {layer.dtype}; pick a value inside it")
+            raise SpecError(
+                *where, "nodata", f"{layer.nodata} does not fit {layer.dtype}; pick a value inside it"
+            )
         values: set[int] = set()
         for i, cls in enumerate(layer.classes):
             if cls.value in values:
-                raise SpecError(*where, f"classes[{i}].value", f"duplicate code {cls.value}; codes must be unique")
+                raise SpecError(
+                    *where, f"classes[{i}].value", f"duplicate code {cls.value}; codes must be unique"
+                )
             values.add(cls.value)
             if not _in_dtype(layer.dtype, cls.value):
                 raise SpecError(
@@ -228,10 +248,15 @@ def check_product(product: ProductSpec) -> None:
                 raise SpecError(*where, "value_range", "a continuous layer needs value_range [min, max]")
             lo, hi = layer.value_range
             if not (_in_dtype(layer.dtype, lo) and _in_dtype(layer.dtype, hi)) or lo > hi:
-                raise SpecError(*where, "value_range", f"[{lo}, {hi}] is not an ordered range inside {layer.dtype}")
+                raise SpecError(
+                    *where, "value_range", f"[{lo}, {hi}] is not an ordered range inside {layer.dtype}"
+                )
             if lo <= layer.nodata <= hi:
                 raise SpecError(*where, "nodata", f"{layer.nodata} lies inside value_range [{lo}, {hi}]")
         if layer.classes and layer.nodata not in values:
             raise SpecError(*where, "nodata", f"nodata {layer.nodata} has no entry in classes; add one")
-        if layer.grid.tile_size is not None and not float(layer.grid.tile_size / layer.grid.resolution).is_integer():
+        if (
+            layer.grid.tile_size is not None
+            and not float(layer.grid.tile_size / layer.grid.resolution).is_integer()
+        ):
             raise SpecError(*where, "grid.tile_size", "tile size must be a whole number of pixels")

@@ -82,12 +82,18 @@ def data_asset(layer: LayerSpec) -> dict[str, Any]:
 
 def collection_for(product: ProductSpec, layer: LayerSpec, record_href: str) -> dict[str, Any]:
     """A STAC Collection for one product layer; `record_href` is where its ISO 19139 record lives."""
-    exts = [EXT[k] for k in ("raster", "projection", "file", "item-assets", "processing", "scientific", "version")]
+    exts = [
+        EXT[k] for k in ("raster", "projection", "file", "item-assets", "processing", "scientific", "version")
+    ]
     if layer.classes:
         exts.insert(0, EXT["classification"])
     custodian = next(c for c in product.contacts if c.role == "custodian")
     providers: list[dict[str, Any]] = [
-        {"name": custodian.organisation, "roles": ["licensor", "host"], **({"url": custodian.url} if custodian.url else {})},
+        {
+            "name": custodian.organisation,
+            "roles": ["licensor", "host"],
+            **({"url": custodian.url} if custodian.url else {}),
+        },
         {
             "name": "landstack",
             "description": "Production system that derived this layer from Sentinel-2 L2A time series",
@@ -98,8 +104,12 @@ def collection_for(product: ProductSpec, layer: LayerSpec, record_href: str) -> 
         },
     ]
     links: list[dict[str, Any]] = [
-        {"rel": "describedby", "href": record_href, "type": ISO19139_MEDIA_TYPE,
-         "title": f"ISO 19139 / INSPIRE metadata record of {layer.id}"},  # fmt: skip
+        {
+            "rel": "describedby",
+            "href": record_href,
+            "type": ISO19139_MEDIA_TYPE,
+            "title": f"ISO 19139 / INSPIRE metadata record of {layer.id}",
+        },
     ]
     if product.licence_url:
         links.append({"rel": "license", "href": product.licence_url, "title": f"Licence ({product.licence})"})

@@ -42,7 +42,9 @@ def colormap(layer: LayerSpec) -> dict[int, RGBA]:
     return dict(sorted(cmap.items()))
 
 
-def attribute_table(layer: LayerSpec, counts: Mapping[int, int], pixel_area_m2: float) -> list[dict[str, object]]:
+def attribute_table(
+    layer: LayerSpec, counts: Mapping[int, int], pixel_area_m2: float
+) -> list[dict[str, object]]:
     """Rows of the raster attribute table: the spec's attributes for each value present."""
     total = sum(n for v, n in counts.items() if v != layer.nodata) or 1
     rows: list[dict[str, object]] = []
@@ -71,16 +73,22 @@ def attribute_table(layer: LayerSpec, counts: Mapping[int, int], pixel_area_m2: 
 def aux_xml(layer: LayerSpec, rows: list[dict[str, object]]) -> str:
     """GDAL PAM `.aux.xml` with a GDALRasterAttributeTable for band 1."""
     if not rows:
-        return "<PAMDataset><PAMRasterBand band=\"1\"/></PAMDataset>\n"
+        return '<PAMDataset><PAMRasterBand band="1"/></PAMDataset>\n'
     cols = list(rows[0])
     # GDAL field types: 0 integer, 1 real, 2 string; usages: 5 MinMax/value, 1 pixel count, 2 name, 0 generic
     usage = {"value": 5, "count": 1, "class_name": 2}
-    out = ['<PAMDataset>', '  <PAMRasterBand band="1">', '    <GDALRasterAttributeTable tableType="thematic">']
+    out = [
+        "<PAMDataset>",
+        '  <PAMRasterBand band="1">',
+        '    <GDALRasterAttributeTable tableType="thematic">',
+    ]
     for i, c in enumerate(cols):
         sample = rows[0][c]
         ftype = 2 if isinstance(sample, str) else (1 if isinstance(sample, float) else 0)
-        out.append(f'      <FieldDefn index="{i}"><Name>{escape(c)}</Name><Type>{ftype}</Type>'
-                   f'<Usage>{usage.get(c.lower(), 0)}</Usage></FieldDefn>')  # fmt: skip
+        out.append(
+            f'      <FieldDefn index="{i}"><Name>{escape(c)}</Name><Type>{ftype}</Type>'
+            f"<Usage>{usage.get(c.lower(), 0)}</Usage></FieldDefn>"
+        )
     for r, row in enumerate(rows):
         fields = "".join(f"<F>{escape(str(row[c]))}</F>" for c in cols)
         out.append(f'      <Row index="{r}">{fields}</Row>')

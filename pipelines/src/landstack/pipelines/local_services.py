@@ -21,7 +21,11 @@ from pathlib import Path
 from landstack.pipelines.errors import ConfigError, PipelineError
 from landstack.pipelines.settings import Settings, get_settings
 
-_PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+_PG_BIN_CANDIDATES = (
+    "/usr/lib/postgresql/15/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/17/bin",
+)
 
 
 class ServiceError(PipelineError):
@@ -59,7 +63,9 @@ def _pg_bin(tool: str) -> str:
             return str(Path(d) / tool)
     found = shutil.which(tool)
     if not found:
-        raise ConfigError(f"PostgreSQL tool {tool!r} not found; run 'make setup' (installs postgresql-15-postgis-3)")
+        raise ConfigError(
+            f"PostgreSQL tool {tool!r} not found; run 'make setup' (installs postgresql-15-postgis-3)"
+        )
     return found
 
 
@@ -85,7 +91,9 @@ class PostgresService:
         self.log = self.root / "postgres.log"
 
     def status(self) -> ServiceStatus:
-        return ServiceStatus("postgres", port_open(self.s.pg_host, self.s.pg_port), f"{self.s.pg_host}:{self.s.pg_port}")
+        return ServiceStatus(
+            "postgres", port_open(self.s.pg_host, self.s.pg_port), f"{self.s.pg_host}:{self.s.pg_port}"
+        )
 
     def up(self) -> None:
         if not self.status().running:
@@ -103,31 +111,70 @@ class PostgresService:
         pwfile = self.root / "pwfile"
         pwfile.write_text(self.s.pg_password.get_secret_value() + "\n")
         _chown_postgres(pwfile)
-        cmd = [_pg_bin("initdb"), "-D", str(self.data), "-U", self.s.pg_user, "--pwfile", str(pwfile),
-               "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"]  # fmt: skip
+        cmd = [
+            _pg_bin("initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            self.s.pg_user,
+            "--pwfile",
+            str(pwfile),
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]
         proc = subprocess.run(_as_pg_user(cmd), capture_output=True, text=True)
         pwfile.unlink(missing_ok=True)
         if proc.returncode != 0:
             raise ServiceError(f"initdb failed for {self.data}: {proc.stderr.strip()}")
         # Tuned for a small machine running tests and benchmarks, not for production.
         with (self.data / "postgresql.conf").open("a") as f:
-            f.write("\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                    "shared_buffers = 512MB\nwork_mem = 32MB\nmax_connections = 200\n")  # fmt: skip
+            f.write(
+                "\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                "shared_buffers = 512MB\nwork_mem = 32MB\nmax_connections = 200\n"
+            )
 
     def _start(self) -> None:
         if self.log.exists():
             _chown_postgres(self.log)
         opts = f"-p {self.s.pg_port} -c listen_addresses={self.s.pg_host} -k {self.sock}"
-        cmd = [_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", "-t", "60", "start"]
+        cmd = [
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ]
         proc = subprocess.run(_as_pg_user(cmd), capture_output=True, text=True)
         if proc.returncode != 0:
-            raise ServiceError(f"PostgreSQL did not start: {proc.stderr.strip() or proc.stdout.strip()}; see {self.log}")
+            raise ServiceError(
+                f"PostgreSQL did not start: {proc.stderr.strip() or proc.stdout.strip()}; see {self.log}"
+            )
         wait_for_port(self.s.pg_host, self.s.pg_port, 30, "PostgreSQL", self.log)
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
         env = {**os.environ, "PGPASSWORD": self.s.pg_password.get_secret_value()}
-        cmd = ["psql", "-h", self.s.pg_host, "-p", str(self.s.pg_port), "-U", self.s.pg_user, "-d", database,
-               "-tAc", sql]  # fmt: skip
+        cmd = [
+            "psql",
+            "-h",
+            self.s.pg_host,
+            "-p",
+            str(self.s.pg_port),
+            "-U",
+            self.s.pg_user,
+            "-d",
+            database,
+            "-tAc",
+            sql,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             raise ServiceError(f"psql failed ({sql!r}): {proc.stderr.strip()}")
@@ -155,8 +202,15 @@ class PostgresService:
 class ProcessService:
     """A background process with a pid file and a log under <local_dir>/run."""
 
-    def __init__(self, name: str, cmd: list[str], host: str, port: int, settings: Settings,
-                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        cmd: list[str],
+        host: str,
+        port: int,
+        settings: Settings,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name, self.cmd, self.host, self.port, self.env = name, cmd, host, port, env
         run = settings.local_dir / "run"
         self.pidfile = run / f"{name}.pid"
@@ -171,8 +225,14 @@ class ProcessService:
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, env={**os.environ, **(self.env or {})})  # fmt: skip
+            proc = subprocess.Popen(
+                self.cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **(self.env or {})},
+            )
         self.pidfile.write_text(str(proc.pid))
         try:
             wait_for_port(self.host, self.port, wait_seconds, self.name, self.log)

@@ -24,7 +24,9 @@ class Settings(BaseSettings):
         default_factory=lambda: (_LOCAL / "store").resolve().as_uri(),
         description="Root of the object store: file:///path or s3://bucket/prefix",
     )
-    s3_endpoint_url: str | None = Field(None, description="S3 endpoint, e.g. http://127.0.0.1:9000 (moto, MinIO)")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint, e.g. http://127.0.0.1:9000 (moto, MinIO)"
+    )
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_region: str = "us-east-1"
@@ -40,7 +42,8 @@ class Settings(BaseSettings):
 
     local_dir: Path = Field(_LOCAL, description="project-local folder for services, data and logs")
     stac_schemas_dir: Path | None = Field(
-        None, description="offline STAC schemas (core + extensions); default ../shared/schemas/stac if present"
+        None,
+        description="offline STAC schemas (core + extensions); default ../shared/schemas/stac if present",
     )
 
     @property

@@ -30,7 +30,9 @@ class ObjectStore:
         try:
             self.fs, self._root = url_to_fs(self.url, **self.storage_options)
         except (ValueError, ImportError) as e:
-            raise StoreError(f"cannot open object store {url!r}: {e}; use file:///path or s3://bucket/prefix") from e
+            raise StoreError(
+                f"cannot open object store {url!r}: {e}; use file:///path or s3://bucket/prefix"
+            ) from e
         if self.protocol == "file":
             Path(self._root).mkdir(parents=True, exist_ok=True)
 
@@ -83,9 +85,8 @@ class ObjectStore:
 
     def put_bytes(self, key: str, data: bytes) -> str:
         """Write bytes atomically; returns the href."""
-        with self.atomic_path(key) as tmp:
-            with self.fs.open(tmp, "wb") as f:
-                f.write(data)
+        with self.atomic_path(key) as tmp, self.fs.open(tmp, "wb") as f:
+            f.write(data)
         return self.href(key)
 
     def put_json(self, key: str, doc: Any) -> str:

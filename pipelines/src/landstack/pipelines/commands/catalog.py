@@ -9,7 +9,9 @@ import typer
 from landstack.catalog import CatalogError, load_products
 from landstack.catalog.build import build_catalogue
 
-app = typer.Typer(help="The product catalogue: specs, STAC collections and INSPIRE records.", no_args_is_help=True)
+app = typer.Typer(
+    help="The product catalogue: specs, STAC collections and INSPIRE records.", no_args_is_help=True
+)
 
 
 @app.command("build")
@@ -25,7 +27,9 @@ def build(
     except CatalogError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
-    typer.echo(f"wrote {len(written.collections)} collections and {len(written.records)} INSPIRE records to {out}")
+    typer.echo(
+        f"wrote {len(written.collections)} collections and {len(written.records)} INSPIRE records to {out}"
+    )
 
 
 @app.command("list")
@@ -35,4 +39,6 @@ def list_layers() -> None:
         for layer in product.layers:
             g = layer.grid
             unit = "m" if g.resolution_unit == "m" else '"'
-            typer.echo(f"{layer.id:34} {layer.dtype:7} nodata={layer.nodata:<11} {g.crs} {g.resolution:g}{unit}")
+            typer.echo(
+                f"{layer.id:34} {layer.dtype:7} nodata={layer.nodata:<11} {g.crs} {g.resolution:g}{unit}"
+            )

@@ -7,7 +7,9 @@ import typer
 from landstack.pipelines import local_services
 from landstack.pipelines.errors import PipelineError
 
-app = typer.Typer(help="Start and stop the local services (PostgreSQL+pgstac, moto S3).", no_args_is_help=True)
+app = typer.Typer(
+    help="Start and stop the local services (PostgreSQL+pgstac, moto S3).", no_args_is_help=True
+)
 
 
 @app.command("up")
