@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_region: str = "us-east-1"
 
-    stac_api_url: str = Field("http://127.0.0.1:8081", description="STAC API that publish writes to")
+    stac_api_url: str = Field("http://127.0.0.1:55081", description="STAC API that publish writes to")
     stac_api_token: SecretStr | None = Field(None, description="bearer token for STAC API transactions")
 
     pg_host: str = "127.0.0.1"
