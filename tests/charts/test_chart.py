@@ -58,9 +58,15 @@ def test_default_render_validates(schemas: ModuleType) -> None:
 
 def test_every_optional_template_validates(schemas: ModuleType) -> None:
     docs = _render(
-        "--set", "stacApi.autoscaling.enabled=true", "--set", "stacApi.ingress.enabled=true",
-        "--set", "stacApi.ingress.tlsSecret=stac-tls", "--set", "modelServers.unet.enabled=false",
-    )  # fmt: skip
+        "--set",
+        "stacApi.autoscaling.enabled=true",
+        "--set",
+        "stacApi.ingress.enabled=true",
+        "--set",
+        "stacApi.ingress.tlsSecret=stac-tls",
+        "--set",
+        "modelServers.unet.enabled=false",
+    )
     kinds = [d["kind"] for d in docs]
     assert "HorizontalPodAutoscaler" in kinds and "Ingress" in kinds and kinds.count("InferenceService") == 2
     for doc in docs:
@@ -84,13 +90,21 @@ def test_settings_reach_the_containers() -> None:
     assert env["LANDSTACK_API_DB_HOST"] == "landstack-pgstac"
     isvc = next(d for d in docs if d["kind"] == "InferenceService" and "tempcnn" in d["metadata"]["name"])
     env = {e["name"]: e.get("value") for e in isvc["spec"]["predictor"]["containers"][0]["env"]}
-    assert env["LANDSTACK_MODEL_SERVER_MODEL_URL"] == "s3://bucket/prefix/models/tempcnn/latest"
+    assert env["LANDSTACK_MODEL_SERVER_REGISTRY_URL"] == "s3://bucket/prefix"
+    assert (env["LANDSTACK_MODEL_SERVER_MODEL_NAME"], env["LANDSTACK_MODEL_SERVER_MODEL_VERSION"]) == (
+        "tempcnn",
+        "latest",
+    )
 
 
 def test_values_schema_rejects_bad_values() -> None:
-    proc = subprocess.run([_helm(), "template", "rel", str(CHART), "--set", "stacApi.replicas=-1"],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [_helm(), "template", "rel", str(CHART), "--set", "stacApi.replicas=-1"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "replicas" in proc.stderr
-    proc = subprocess.run([_helm(), "template", "rel", str(CHART), "--set", "stacApi.bogus=1"],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [_helm(), "template", "rel", str(CHART), "--set", "stacApi.bogus=1"], capture_output=True, text=True
+    )
     assert proc.returncode != 0 and "bogus" in proc.stderr
