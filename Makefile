@@ -60,7 +60,7 @@ down: ## Stop every local service (PostgreSQL, moto, the demo's STAC API)
 	@if [ -x $(LANDSTACK) ]; then $(LANDSTACK) services down; fi
 
 demo: up ## The main job on embedded defaults, ending with products published in a running STAC API
-	$(BIN)/python -m landstack.pipelines.demo
+	$(LANDSTACK) demo
 
 test: up ## Every test (what CI runs)
 	PATH=$(CURDIR)/$(TOOLS)/bin:$$PATH $(BIN)/pytest $(PYTEST_ARGS)
@@ -85,8 +85,10 @@ bench: up ## Benchmarks; figures are written to bench-results/*.json
 	@echo "figures in bench-results/"
 
 constraints: $(UV) ## Re-pin every dependency into constraints.txt (no URLs, torch as ==2.13.0)
-	$(UV) pip compile pyproject.toml --group dev $(UV_FIND) --no-header --python-version 3.11 -o - \
-		| grep -vE '^(-e |--)' | sed -E 's/^torch==([0-9.]+)\+cpu/torch==\1/' > constraints.txt
+	mkdir -p $(TOOLS) && grep -v "^torch==" constraints.txt > $(TOOLS)/constraints.raw  # keep pins as preferences
+	$(UV) pip compile pyproject.toml --group dev $(UV_FIND) --no-header --python-version 3.11 \
+		-o $(TOOLS)/constraints.raw >/dev/null
+	grep -vE '^(-e |--)' $(TOOLS)/constraints.raw | sed -E 's/^torch==([0-9.]+)\+cpu/torch==\1/' > constraints.txt
 
 clean: down ## Remove the environment, tools and local data
 	rm -rf $(VENV) $(TOOLS) .local bench-results

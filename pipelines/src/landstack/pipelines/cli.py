@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import typer
 
-from landstack.pipelines.commands import catalog, services
+from landstack.pipelines.commands import catalog, demo, publish, services
+from landstack.pipelines.commands import features as features_commands
+from landstack.pipelines.commands import samples as samples_commands
+from landstack.pipelines.commands import synth as synth_commands
+from landstack.pipelines.commands import train as train_commands
 
 app = typer.Typer(
     name="landstack",
@@ -18,6 +22,12 @@ app = typer.Typer(
 )
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(services.app, name="services")
+app.add_typer(publish.app, name="publish")
+app.add_typer(train_commands.app, name="train")
+app.add_typer(synth_commands.app, name="synth")
+app.add_typer(features_commands.app, name="features")
+app.add_typer(samples_commands.app, name="samples")
+app.add_typer(demo.app, name="demo")
 
 
 def main() -> None:

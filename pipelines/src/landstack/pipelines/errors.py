@@ -13,3 +13,23 @@ class StoreError(PipelineError):
 
 class ConfigError(PipelineError):
     """A setting is missing or inconsistent."""
+
+
+class EmptySearchError(PipelineError):
+    """A STAC search found no usable item for the AOI and time range."""
+
+
+class MissingAssetError(PipelineError):
+    """A STAC item lacks a band or SCL asset the step needs."""
+
+
+class AssetReadError(PipelineError):
+    """A raster asset (COG) is corrupt or unreachable."""
+
+
+class FeatureError(PipelineError):
+    """Input to the feature computation is inconsistent (bands, time range, grid)."""
+
+
+class SampleError(PipelineError):
+    """Training samples cannot be extracted (points outside the stack, missing columns)."""

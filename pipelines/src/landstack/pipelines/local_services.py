@@ -8,6 +8,8 @@ and logs. PostgreSQL refuses to run as root, so as root the cluster is initialis
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -264,6 +266,30 @@ def moto_service(settings: Settings, port: int = MOTO_PORT) -> ProcessService:
     return ProcessService("moto", cmd, "127.0.0.1", port, settings)
 
 
+def stac_api_service(settings: Settings, port: int = STAC_API_PORT) -> ProcessService:
+    """The STAC API (landstack.stac_api) on 127.0.0.1:port over the configured pgstac database.
+
+    With LANDSTACK_STAC_API_TOKEN set, that token may write (only its sha256 is handed over);
+    otherwise the API is read-only and publishing goes straight into pgstac.
+    """
+    env = {
+        "LANDSTACK_API_HOST": "127.0.0.1",
+        "LANDSTACK_API_PORT": str(port),
+        "LANDSTACK_API_DB_HOST": settings.pg_host,
+        "LANDSTACK_API_DB_PORT": str(settings.pg_port),
+        "LANDSTACK_API_DB_USER": settings.pg_user,
+        "LANDSTACK_API_DB_PASSWORD": settings.pg_password.get_secret_value(),
+        "LANDSTACK_API_DB_NAME": settings.pg_database,
+    }
+    if settings.stac_api_token is not None:
+        digest = hashlib.sha256(settings.stac_api_token.get_secret_value().encode()).hexdigest()
+        env["LANDSTACK_API_KEYS"] = json.dumps(
+            [{"name": "publisher", "sha256": digest, "scopes": ["read", "write"]}]
+        )
+    cmd = [sys.executable, "-m", "landstack.stac_api"]
+    return ProcessService("stac-api", cmd, "127.0.0.1", port, settings, env=env)
+
+
 def up(settings: Settings | None = None) -> list[ServiceStatus]:
     """Start PostgreSQL+pgstac and moto (idempotent)."""
     s = settings or get_settings()
@@ -284,4 +310,4 @@ def down(settings: Settings | None = None) -> None:
 
 def status(settings: Settings | None = None) -> list[ServiceStatus]:
     s = settings or get_settings()
-    return [PostgresService(s).status(), moto_service(s).status()]
+    return [PostgresService(s).status(), moto_service(s).status(), stac_api_service(s).status()]

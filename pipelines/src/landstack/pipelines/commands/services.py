@@ -6,6 +6,7 @@ import typer
 
 from landstack.pipelines import local_services
 from landstack.pipelines.errors import PipelineError
+from landstack.pipelines.settings import get_settings
 
 app = typer.Typer(
     help="Start and stop the local services (PostgreSQL+pgstac, moto S3).", no_args_is_help=True
@@ -35,3 +36,14 @@ def status() -> None:
     """Show which local services are running."""
     for st in local_services.status():
         typer.echo(f"{st.name:10} {'up' if st.running else 'down'}  {st.address}")
+
+
+@app.command("api")
+def api(port: int = typer.Option(local_services.STAC_API_PORT, help="loopback port of the STAC API")) -> None:
+    """Start the STAC API in the background on 127.0.0.1 (idempotent; 'services down' stops it)."""
+    try:
+        local_services.stac_api_service(get_settings(), port=port).up(wait_seconds=60)
+    except PipelineError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(f"STAC API: http://127.0.0.1:{port}")

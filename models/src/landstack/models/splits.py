@@ -1,0 +1,64 @@
+"""Train/test splits: grouped by object id when groups are known, stratified by class otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import (
+    GroupShuffleSplit,
+    ShuffleSplit,
+    StratifiedGroupKFold,
+    StratifiedShuffleSplit,
+)
+
+
+def holdout_split(
+    labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test) with about `fraction` of the samples in test.
+
+    With groups every group lands on one side (pixels of one polygon are not independent); classes
+    are kept in proportion where the data allows it.
+    """
+    n = len(labels)
+    idx = np.arange(n)
+    if n < 2 or fraction <= 0:
+        return idx, idx[:0]
+    if groups is not None and len(np.unique(groups)) >= 2:
+        k = round(1 / fraction)
+        if stratify and abs(1 / k - fraction) < 0.02 and k >= 2:
+            try:
+                sgk = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+                tr, te = next(sgk.split(idx, labels, groups))
+                if len(te):
+                    return tr, te
+            except ValueError:
+                pass
+        gss = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        tr, te = next(gss.split(idx, labels, groups))
+        return tr, te
+    if stratify:
+        try:
+            sss = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+            tr, te = next(sss.split(idx, labels))
+            return tr, te
+        except ValueError:
+            pass
+    tr, te = next(ShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(idx))
+    return tr, te
+
+
+def kfold_indices(labels: np.ndarray, groups: np.ndarray | None, folds: int, seed: int) -> list[np.ndarray]:
+    """Test indices of `folds` disjoint folds covering every sample once (grouped when groups given)."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+
+    idx = np.arange(len(labels))
+    if groups is not None and len(np.unique(groups)) >= folds:
+        try:
+            splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+            return [te for _, te in splitter.split(idx, labels, groups)]
+        except ValueError:
+            return [te for _, te in GroupKFold(n_splits=folds).split(idx, labels, groups)]
+    try:
+        return [te for _, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(idx, labels)]
+    except ValueError:
+        return [te for _, te in KFold(folds, shuffle=True, random_state=seed).split(idx)]
