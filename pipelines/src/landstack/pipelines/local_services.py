@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,12 +83,31 @@ def _chown_postgres(path: Path) -> None:
         subprocess.run(["chown", "-R", "postgres:postgres", str(path)], check=True)
 
 
+def _pg_root(local_dir: Path) -> Path:
+    """<local_dir>/pg, unless the `postgres` user (as which root runs the server) cannot reach it.
+
+    A checkout under a root-only folder (e.g. /root) is not traversable by `postgres`; the cluster
+    then lives in a folder named after the checkout under the system's temporary directory.
+    """
+    root = local_dir / "pg"
+    if os.geteuid() != 0:
+        return root
+    local_dir.mkdir(parents=True, exist_ok=True)
+    probe = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-x", str(local_dir)], capture_output=True
+    )
+    if probe.returncode == 0:
+        return root
+    digest = hashlib.sha256(str(local_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"landstack-pg-{digest}"
+
+
 class PostgresService:
     """A PostgreSQL cluster in <local_dir>/pg with pgstac installed in the configured database."""
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
-        self.root = settings.local_dir / "pg"
+        self.root = _pg_root(settings.local_dir)
         self.data = self.root / "data"
         self.sock = self.root / "run"
         self.log = self.root / "postgres.log"
