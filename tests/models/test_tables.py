@@ -49,3 +49,21 @@ def test_bad_tables_are_named(tmp_path: Path) -> None:
     (tmp_path / "s.xlsx").write_text("x")
     with pytest.raises(SamplesError, match="unknown format"):
         read_table(tmp_path / "s.xlsx")
+
+
+def test_grouped_holdout_keeps_every_class_in_training() -> None:
+    import numpy as np
+
+    from landstack.models.splits import holdout_split
+
+    # class 4 lives in one parcel, class 3 in two; the others in many
+    labels = np.array([1] * 40 + [2] * 40 + [3] * 20 + [4] * 30)
+    groups = np.concatenate(
+        [np.repeat(np.arange(8), 5), np.repeat(np.arange(8, 16), 5), [20] * 10 + [21] * 10, [30] * 30]
+    )
+    for seed in range(10):
+        tr, te = holdout_split(labels, groups, 0.2, seed)
+        assert set(labels[tr]) == {1, 2, 3, 4}, seed
+        assert 4 not in set(labels[te])
+        assert not set(groups[tr]) & set(groups[te])
+        assert len(tr) + len(te) == len(labels)

@@ -30,12 +30,12 @@ def holdout_split(
                 sgk = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
                 tr, te = next(sgk.split(idx, labels, groups))
                 if len(te):
-                    return tr, te
+                    return _keep_classes_in_training(tr, te, labels, groups) if stratify else (tr, te)
             except ValueError:
                 pass
         gss = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
         tr, te = next(gss.split(idx, labels, groups))
-        return tr, te
+        return _keep_classes_in_training(tr, te, labels, groups) if stratify else (tr, te)
     if stratify:
         try:
             sss = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
@@ -45,6 +45,28 @@ def holdout_split(
             pass
     tr, te = next(ShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(idx))
     return tr, te
+
+
+def _keep_classes_in_training(
+    tr: np.ndarray, te: np.ndarray, labels: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move test groups back into training for every class the split left without training samples.
+
+    A model cannot learn a class it never sees, so evaluating it on one says nothing; a class found
+    in a single group stays in training (and is simply not evaluated).
+    """
+    in_train = set(labels[tr].tolist())
+    move: set[int] = set()
+    for cls in sorted(set(labels[te].tolist()) - in_train):
+        test_groups = sorted(set(groups[te][labels[te] == cls].tolist()))
+        # all of them when the class has one group, otherwise one group (the largest stays in test)
+        sizes = {g: int(np.sum(groups[te] == g)) for g in test_groups}
+        keep_out = max(test_groups, key=lambda g: sizes[g]) if len(test_groups) > 1 else None
+        move.update(g for g in test_groups if g != keep_out)
+    if not move:
+        return tr, te
+    back = np.isin(groups[te], list(move))
+    return np.sort(np.concatenate([tr, te[back]])), te[~back]
 
 
 def kfold_indices(labels: np.ndarray, groups: np.ndarray | None, folds: int, seed: int) -> list[np.ndarray]:

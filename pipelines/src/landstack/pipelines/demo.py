@@ -37,7 +37,7 @@ class DemoConfig:
 
     lon: float = 16.30
     lat: float = 48.20
-    size_m: float = 2000.0
+    size_m: float = 3000.0
     reference_year: int = 2023
     seed: int = 7
     points_per_class: int = 80

@@ -11,7 +11,7 @@ app = typer.Typer(help="Run the demo chain locally (needs `landstack services up
 
 @app.callback(invoke_without_command=True)
 def demo(
-    size_m: float = typer.Option(2000.0, help="edge of the square AOI in metres"),
+    size_m: float = typer.Option(3000.0, help="edge of the square AOI in metres"),
     epochs: int = typer.Option(20, help="maximum TempCNN epochs"),
     seed: int = typer.Option(7, help="seed of the synthetic archive"),
 ) -> None:
