@@ -54,7 +54,9 @@ def test_tempcnn_on_archive_samples(
     path = tmp_path / "training.parquet"
     table.to_parquet(path)
     options = RunOptions(
-        config=TrainConfig(epochs=40, patience=10, threads=2, seed=1),
+        # a fixed schedule (as Pelletier et al.): early stopping on a small grouped validation split of
+        # a few parcels is noisy from run to run
+        config=TrainConfig(epochs=30, val_fraction=0.0, threads=2, seed=1),
         compare_rf=True,
         rf_trees=500,
         final_fit=False,

@@ -28,10 +28,13 @@ CONFIG = TrainConfig(epochs=8, threads=1, batch_size=8, patience=4, lr=3e-3)
 def test_unet_run_regression(tmp_path: Path) -> None:
     x, y = synthetic_imd_patches(n=24, size=32)
     ps = PatchSet(x, y, ["q10", "q50", "q90", "ndvi"], ["imd"])
-    res = run_patch_model(ps, tmp_path, RunOptions(config=CONFIG, hyperparameters={"depth": 2, "width": 8}))
+    config = TrainConfig(epochs=25, threads=1, batch_size=8, patience=8, lr=3e-3)
+    res = run_patch_model(ps, tmp_path, RunOptions(config=config, hyperparameters={"depth": 2, "width": 8}))
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert {"mae", "rmse", "r2", "bias"} <= set(m) and "imd" in m["per_target"]
-    assert m["mae"] < 25  # a few epochs on 19 patches already beat the mean guess
+    valid = y[np.isfinite(y)]
+    mean_guess = float(np.abs(valid - valid.mean()).mean())  # about 27 percentage points here
+    assert m["mae"] < 0.8 * mean_guess, (m["mae"], mean_guess)  # learnt something beyond the mean
     assert (tmp_path / "regression_scatter.png").exists()
     _model, meta = load_model(tmp_path / "model.pt")
     assert meta["task"] == "regression" and meta["output"]["targets"] == ["imd"]

@@ -119,7 +119,7 @@ def fit_tempcnn(
     tr, va = _val_split(y, table.groups, config, stratify=True)
     weights = class_weights(y[tr], len(classes)) if config.class_weighting else None
     loss = nn.CrossEntropyLoss(weight=weights.to(_device_of(config)) if weights is not None else None)
-    hist = fit_module(model, loss, table.x[tr], y[tr], config, table.x[va], y[va])
+    hist = fit_module(model, loss, table.x[tr], y[tr], config, table.x[va], y[va], select_by_accuracy=True)
     meta["training"] = {"samples": len(table), "epochs": hist.epochs_run, "best_epoch": hist.best_epoch}
     return Trained(model.cpu(), meta, [hist])
 

@@ -53,7 +53,8 @@ def _keep_classes_in_training(
     """Move test groups back into training for every class the split left without training samples.
 
     A model cannot learn a class it never sees, so evaluating it on one says nothing; a class found
-    in a single group stays in training (and is simply not evaluated).
+    in a single group stays in training (and is simply not evaluated), unless no test sample would
+    be left at all.
     """
     in_train = set(labels[tr].tolist())
     move: set[int] = set()
@@ -63,9 +64,9 @@ def _keep_classes_in_training(
         sizes = {g: int(np.sum(groups[te] == g)) for g in test_groups}
         keep_out = max(test_groups, key=lambda g: sizes[g]) if len(test_groups) > 1 else None
         move.update(g for g in test_groups if g != keep_out)
-    if not move:
-        return tr, te
     back = np.isin(groups[te], list(move))
+    if not move or back.all():  # nothing to fix, or nothing would be left to evaluate on
+        return tr, te
     return np.sort(np.concatenate([tr, te[back]])), te[~back]
 
 

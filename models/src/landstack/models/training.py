@@ -102,6 +102,19 @@ def _mean_loss(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Te
     return total / max(n, 1)
 
 
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
+    model.eval()
+    hits, n = 0, 0
+    with torch.no_grad():
+        for s in range(0, x.shape[0], batch):
+            yb = y[s : s + batch]
+            pred = model(x[s : s + batch]).argmax(dim=1)
+            valid = yb >= 0
+            hits += int((pred[valid] == yb[valid]).sum())
+            n += int(valid.sum())
+    return hits / max(n, 1)
+
+
 def fit_module(
     model: nn.Module,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -111,8 +124,14 @@ def fit_module(
     x_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     patches: bool = False,
+    select_by_accuracy: bool = False,
 ) -> FitHistory:
-    """Train `model` in place; with validation data, stop early and keep the best epoch's weights."""
+    """Train `model` in place; with validation data, stop early and keep the best epoch's weights.
+
+    The best epoch is the one with the lowest validation loss, or for classifiers with
+    `select_by_accuracy` the highest validation accuracy (loss breaks ties): on samples from
+    unseen objects the loss grows with the network's confidence while accuracy still improves.
+    """
     configure_threads(config.threads)
     seed_everything(config.seed)
     dev = select_device(config.device)
@@ -136,7 +155,8 @@ def fit_module(
     )
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
     hist = FitHistory()
-    best_state, best_val, since_best = None, math.inf, 0
+    best_state, since_best = None, 0
+    best_key: tuple[float, float] = (math.inf, math.inf)
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
         model.train()
@@ -159,8 +179,10 @@ def fit_module(
         if has_val:
             v = _mean_loss(model, loss_fn, xv, yv, max(config.batch_size, 256))
             hist.val_loss.append(v)
-            if v < best_val - 1e-6:
-                best_val, since_best, hist.best_epoch = v, 0, epoch + 1
+            acc = _accuracy(model, xv, yv, max(config.batch_size, 256)) if select_by_accuracy else 0.0
+            key = (-acc, v)
+            if key[0] < best_key[0] - 1e-9 or (key[0] <= best_key[0] + 1e-9 and v < best_key[1] - 1e-6):
+                best_key, since_best, hist.best_epoch = key, 0, epoch + 1
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 since_best += 1

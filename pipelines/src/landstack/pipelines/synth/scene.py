@@ -15,20 +15,13 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 
+from landstack.catalog import get_layer
 from landstack.pipelines.errors import ConfigError
 
+# The 11 land-cover classes of the CLCplus Backbone style RAS layer (codes 1..11; the catalogue
+# is their one source of names).
 CLASSES: dict[int, str] = {
-    1: "Sealed",
-    2: "Woody needle leaved trees",
-    3: "Woody broadleaved deciduous trees",
-    4: "Woody broadleaved evergreen trees",
-    5: "Low-growing woody plants",
-    6: "Permanent herbaceous",
-    7: "Periodically herbaceous",
-    8: "Lichens and mosses",
-    9: "Non and sparsely vegetated",
-    10: "Water",
-    11: "Snow and ice",
+    c.value: c.name for c in get_layer("clcplus-backbone-ras")[1].classes if 1 <= c.value <= 11
 }
 # Share of parcels per class: every class well represented, so a classifier sees all of them.
 _CLASS_WEIGHTS = np.array([0.13, 0.09, 0.10, 0.07, 0.08, 0.11, 0.15, 0.06, 0.07, 0.07, 0.07])
