@@ -27,8 +27,6 @@ from landstack.pipelines.layout import COLLECTIONS_PREFIX, PRODUCTS_PREFIX
 from landstack.pipelines.settings import Settings, get_settings
 from landstack.pipelines.store import ObjectStore
 
-DEFAULT_COLLECTIONS_PREFIX = COLLECTIONS_PREFIX
-DEFAULT_ITEMS_PREFIX = PRODUCTS_PREFIX
 CHUNK = 1000
 
 
@@ -304,8 +302,8 @@ def publish(
     store: ObjectStore,
     target: Target,
     *,
-    collections_prefix: str = DEFAULT_COLLECTIONS_PREFIX,
-    items_prefixes: Iterable[str] = (DEFAULT_ITEMS_PREFIX,),
+    collections_prefix: str = COLLECTIONS_PREFIX,
+    items_prefixes: Iterable[str] = (PRODUCTS_PREFIX,),
     validator: StacValidator | None = None,
     settings: Settings | None = None,
     check_assets: bool = True,
