@@ -13,7 +13,7 @@ LANDSTACK   := $(BIN)/landstack
 # torch's CPU build comes from pip's find-links where the machine has one; uv does not read pip's config.
 FIND_LINKS  ?= $(or $(PIP_FIND_LINKS),$(shell pip config get global.find-links 2>/dev/null))
 UV_FIND     := $(if $(FIND_LINKS),--find-links $(FIND_LINKS))
-MEMBERS     := catalog pipelines models services/stac-api services/model-server
+MEMBERS     := catalog pipelines models services/stac-api services/model-server services/tiler
 SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST_ARGS ?=
 export LANDSTACK_LOCAL_DIR ?= $(CURDIR)/.local
@@ -24,7 +24,19 @@ export LANDSTACK_STORE_URL ?= file://$(CURDIR)/.local/store
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV)/.installed postgis $(TOOLS)/bin/helm ## Environment, dependencies, PostgreSQL+PostGIS, helm and kubectl (idempotent)
+WEB_LIBS    := $(TOOLS)/web/node_modules/leaflet/dist/leaflet.js
+
+setup: $(VENV)/.installed postgis $(TOOLS)/bin/helm $(WEB_LIBS) chromium images-setup ## Environment, dependencies, PostgreSQL+PostGIS, helm/kubectl, web map libraries, Chromium, container tools (idempotent)
+
+# The web map's Leaflet comes from npm into an ignored folder; nothing vendored is committed.
+$(WEB_LIBS):
+	mkdir -p $(TOOLS)/web && npm install --silent --no-audit --no-fund --prefix $(TOOLS)/web leaflet@1.9.4
+
+# Headless Chromium for the web-map test (Debian's package; the test skips with the reason without it).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)/uv
@@ -35,6 +47,22 @@ $(VENV)/.installed: $(UV) constraints.txt pyproject.toml $(addsuffix /pyproject.
 	VIRTUAL_ENV=$(VENV) $(UV) pip install -q -c constraints.txt $(UV_FIND) \
 		$(addprefix -e ,$(MEMBERS)) --group dev
 	touch $@
+
+CHECKOV_VERSION := 3.3.30
+
+# Container images: podman/buildah/runc/catatonit/debootstrap (Debian), .tools/containers.conf, the
+# base image from debootstrap (once), and checkov in its own environment (its pins clash with the
+# project's: it would downgrade boto3, networkx and packaging in .venv).
+.PHONY: images-setup images
+images-setup: $(TOOLS)/checkov/bin/checkov ## Container tools, the base image and checkov (idempotent)
+	@$(PYTHON) .ci/images.py setup
+
+$(TOOLS)/checkov/bin/checkov: $(UV)
+	$(UV) venv -q $(TOOLS)/checkov --python $(PYTHON)
+	VIRTUAL_ENV=$(TOOLS)/checkov $(UV) pip install -q checkov==$(CHECKOV_VERSION)
+
+images: images-setup ## Build the container images whose inputs changed (tagged by content hash)
+	$(PYTHON) .ci/images.py build
 
 .PHONY: postgis
 postgis:
@@ -71,7 +99,7 @@ test-fast: up ## Tests without the slow ones
 lint: setup ## ruff (format + lint) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy catalog/src pipelines/src models/src services/stac-api/src services/model-server/src
+	$(BIN)/mypy catalog/src pipelines/src models/src services/stac-api/src services/model-server/src services/tiler/src
 
 format: setup ## Apply ruff formatting and fixes
 	$(BIN)/ruff format .

@@ -6,7 +6,13 @@ straightforward xarray implementation (mask, interpolate_na, interp along time) 
 invocation. Each path runs in its own process so its peak RSS is its own. The straightforward path
 runs on a crop (it is orders of magnitude slower); throughput is per pixel either way.
 
+The command-line path: over one synthetic archive (`--cli-size-m` square, native UTM grid), the
+library function alone (search, load, compute) and `landstack features timeseries` end to end
+(search, load, compute, 13 COGs into a file:// store), with the number of times the block function
+ran against the number of blocks (each block must be computed once, not once per feature).
+
     python pipelines/bench/bench_features.py [--size 1000] [--obs 70] [--naive-size 100] [--no-synth]
+                                             [--cli-size-m 3000] [--no-cli]
 
 Writes bench-results/features.json and prints it.
 """
@@ -144,8 +150,8 @@ def naive_path(size: int, obs: int, out: Any) -> None:
 
 
 def synth_path(size_m: float, out: Any) -> None:
-    from landstack.pipelines.store import ObjectStore
     from landstack.pipelines.synth import Aoi, SynthConfig, write_archive
+    from landstack.storage import ObjectStore
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SynthConfig(Aoi.around(16.3, 48.2, size_m), dt.date(2022, 10, 1), dt.date(2024, 3, 31), seed=0)
@@ -161,6 +167,137 @@ def synth_path(size_m: float, out: Any) -> None:
                 "peak_rss_mb": _peak_rss_mb(),
             }
         )
+
+
+def _archive(root: Path, size_m: float) -> dict[str, Any]:
+    """A synthetic archive under `root`; returns the command-line arguments that read it."""
+    from landstack.pipelines.synth import Aoi, SynthConfig, write_archive
+    from landstack.storage import ObjectStore
+
+    aoi = Aoi.around(16.3, 48.2, size_m)
+    cfg = SynthConfig(aoi, dt.date(2022, 10, 1), dt.date(2024, 3, 31), seed=0)
+    store = ObjectStore(root.as_uri())
+    result = write_archive(cfg, store, "archive")
+    return {
+        "bbox": ",".join(f"{v:.3f}" for v in aoi.bbox),
+        "crs": aoi.crs,
+        "catalog": store.href(result.collection_key),
+    }
+
+
+def _counting_blocks() -> list[int]:
+    """Count every run of the feature block function (the dask task that does the work)."""
+    from landstack.pipelines import features
+
+    calls: list[int] = []
+    inner = features._series_block
+
+    def counted(*args: Any, **kwargs: Any) -> np.ndarray:
+        calls.append(1)
+        return inner(*args, **kwargs)
+
+    features._series_block = counted
+    return calls
+
+
+def library_path(archive: dict[str, Any], out: Any) -> None:
+    """Search, load and compute the features of the archive with the library function only."""
+    import dask
+    import dask.array as da
+
+    from landstack.pipelines import ingest
+    from landstack.pipelines.features import FeatureConfig, timeseries_features
+    from landstack.pipelines.synth import Aoi
+
+    calls = _counting_blocks()
+    cfg = FeatureConfig()
+    t = time.perf_counter()
+    aoi = Aoi(tuple(float(v) for v in archive["bbox"].split(",")), archive["crs"])  # type: ignore[arg-type]
+    items = ingest.search_items(
+        aoi, f"{REFERENCE_YEAR - 1}-10-01", f"{REFERENCE_YEAR + 1}-03-31", catalog_href=archive["catalog"]
+    )
+    ingest.configure_gdal()
+    stack = ingest.load_stack(items, cfg.needed_bands, aoi=aoi, crs="native")
+    ds = timeseries_features(stack, REFERENCE_YEAR, cfg)
+    with dask.config.set(scheduler="threads"):
+        da.store(
+            [ds["features"].data, ds["data_score"].data.astype(np.float32)],
+            [_Checksum(), _Checksum()],  # type: ignore[list-item]
+            lock=True,
+        )
+    dt_s = time.perf_counter() - t
+    pixels = int(ds.sizes["x"] * ds.sizes["y"])
+    out.put(
+        {
+            "seconds": dt_s,
+            "pixels": pixels,
+            "observations": int(stack.sizes["time"]),
+            "pixels_per_s": pixels / dt_s,
+            "peak_rss_mb": _peak_rss_mb(),
+            "block_computations": len(calls),
+            "blocks": int(np.prod(ds["data_score"].data.numblocks)),
+        }
+    )
+
+
+def cli_path(archive: dict[str, Any], store_url: str, out: Any) -> None:
+    """`landstack features timeseries` over the archive, in this process, writing COGs."""
+    import os
+
+    from landstack.pipelines import features
+
+    os.environ["LANDSTACK_STORE_URL"] = store_url
+    from landstack.pipelines.cli import app
+
+    calls = _counting_blocks()
+    blocks: list[int] = []
+    inner = features.timeseries_features
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        ds = inner(*args, **kwargs)
+        blocks.append(int(np.prod(ds["data_score"].data.numblocks)))
+        pixels.append(int(ds.sizes["x"] * ds.sizes["y"]))
+        return ds
+
+    pixels: list[int] = []
+    features.timeseries_features = recorded
+    argv = ["features", "timeseries", "--bbox", archive["bbox"], "--crs", archive["crs"], "--year"]
+    argv += [str(REFERENCE_YEAR), "--catalog", archive["catalog"], "--target-crs", "native", "--prefix", "f"]
+    t = time.perf_counter()
+    app(argv, standalone_mode=False)
+    dt_s = time.perf_counter() - t
+    cogs = sorted(Path(store_url.removeprefix("file://"), "f").glob("*.tif"))
+    out.put(
+        {
+            "seconds": dt_s,
+            "pixels": pixels[0],
+            "pixels_per_s": pixels[0] / dt_s,
+            "peak_rss_mb": _peak_rss_mb(),
+            "block_computations": len(calls),
+            "blocks": blocks[0],
+            "cogs": len(cogs),
+            "cog_mb": round(sum(p.stat().st_size for p in cogs) / 2**20, 1),
+        }
+    )
+
+
+def cli_report(size_m: float) -> dict[str, Any]:
+    """The library function and the command over one archive, each in its own process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        archive = _archive(Path(tmp) / "archive", size_m)
+        synth_s = time.perf_counter() - t
+        spec = json.dumps(archive)
+        library = _run("library", spec)
+        cli = _run("cli", spec, (Path(tmp) / "out").as_uri())
+    return {
+        "aoi_km": size_m / 1000,
+        "archive_seconds": synth_s,
+        "library": library,
+        "command": cli,
+        "command_over_library": cli["seconds"] / library["seconds"],
+        "each_block_once": cli["block_computations"] == cli["blocks"],
+    }
 
 
 class _Print:
@@ -187,8 +324,10 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=256)
     ap.add_argument("--naive-size", type=int, default=100)
     ap.add_argument("--no-synth", action="store_true")
+    ap.add_argument("--cli-size-m", type=float, default=3000.0)
+    ap.add_argument("--no-cli", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--path", choices=["fast", "naive", "synth"], help=argparse.SUPPRESS)
+    ap.add_argument("--path", choices=["fast", "naive", "synth", "library", "cli"], help=argparse.SUPPRESS)
     ap.add_argument("params", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.path == "fast":
@@ -201,6 +340,12 @@ def main() -> None:
         return
     if args.path == "synth":
         synth_path(float(args.params[0]), _Print())
+        return
+    if args.path == "library":
+        library_path(json.loads(args.params[0]), _Print())
+        return
+    if args.path == "cli":
+        cli_path(json.loads(args.params[0]), args.params[1], _Print())
         return
 
     fast = _run("fast", args.size, args.obs, args.chunk)
@@ -216,6 +361,11 @@ def main() -> None:
     if not args.no_synth:
         report["synth_10km_1.5y"] = _run("synth", 10_000.0)
         report["synth_10km_1.5y"]["target_seconds"] = 120
+    if not args.no_cli:
+        report["features_timeseries_command"] = cli_report(args.cli_size_m)
+        report["targets_met"] = (
+            report["targets_met"] and report["features_timeseries_command"]["each_block_once"]
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

@@ -22,8 +22,8 @@ from landstack.models.tables import read_table
 from landstack.models.training import TrainConfig
 from landstack.pipelines import features, ingest, samples
 from landstack.pipelines.feature_rasters import write_geotiff
-from landstack.pipelines.store import ObjectStore
 from landstack.pipelines.synth import Aoi, SynthConfig, SynthResult, write_archive
+from landstack.storage import ObjectStore
 
 pytestmark = pytest.mark.slow
 

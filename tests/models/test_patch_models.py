@@ -113,8 +113,20 @@ def test_sample_patches_from_rasters_and_cli(tmp_path: Path) -> None:
     assert np.isnan(ps.y).any() and np.nanmax(ps.y) <= 100
     assert ps.channels == ["features_b1", "features_b2", "features_b3", "features_b4"]
     moved = _write(tmp_path / "wrong.tif", truth_arr.astype(np.uint8), nodata=255, crs="EPSG:32632")
-    with pytest.raises(SamplesError, match="not on the grid"):
+    with pytest.raises(SamplesError, match="does not overlap"):
         sample_patches([feats], moved, patch_size=32)
+    # a truth raster on another grid over the same area is warped onto the features' grid
+    coarse = tmp_path / "imd20.tif"
+    with rasterio.open(truth) as src:
+        prof = src.profile | {
+            "width": 48,
+            "height": 48,
+            "transform": from_origin(4_000_000, 3_000_000, 20, 20),
+        }
+        with rasterio.open(coarse, "w", **prof) as dst:
+            dst.write(src.read(out_shape=(1, 48, 48)))
+    warped = sample_patches([feats], coarse, patch_size=32, n_patches=5, seed=1)
+    assert warped.y.shape == (5, 1, 32, 32) and warped.targets == ["imd20"]
     out = tmp_path / "run"
     args = [
         "train",

@@ -12,11 +12,19 @@ import numpy as np
 import pytest
 import torch
 
-from landstack.models import RegistryError, load_item, load_registered, predict_proba, register_model
+from landstack.models import (
+    RegistryError,
+    load_item,
+    load_model,
+    load_registered,
+    predict_proba,
+    register_model,
+)
 from landstack.models.fitting import Trained, fit_tempcnn
 from landstack.models.registry import MLM_SCHEMA, list_versions
 from landstack.models.tables import SampleTable, table_from_frame
 from landstack.models.training import TrainConfig
+from landstack.storage import ObjectStore, S3Options, layout
 
 from .conftest import synthetic_table
 
@@ -91,15 +99,33 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
         load_registered((tmp_path / "empty").as_uri(), "nothing")
 
 
+def test_registry_takes_an_object_store_and_uses_the_layout(
+    tmp_path: Path, trained: tuple[Trained, SampleTable]
+) -> None:
+    t, _ = trained
+    store = ObjectStore((tmp_path / "store").as_uri())
+    reg = register_model(store, t.model, t.metadata)
+    prefix = layout.model_prefix("lc-test", "1")
+    assert reg.model_href == store.href(f"{prefix}/model.pt")
+    assert store.read_json(layout.model_latest_key("lc-test")) == {"version": "1"}
+    assert store.list(layout.model_root("lc-test")) == [
+        f"{prefix}/item.json",
+        f"{prefix}/model.pt",
+        layout.model_latest_key("lc-test"),
+    ]
+    assert load_item(store, "lc-test", "1")["id"] == "lc-test-1"
+
+
+def test_bad_registry_root_is_a_registry_error() -> None:
+    with pytest.raises(RegistryError, match=r"'ftp://host/models'.*s3://bucket/prefix"):
+        load_registered("ftp://host/models", "x")
+
+
 @pytest.mark.integration
 def test_register_and_load_on_s3(trained: tuple[Trained, SampleTable]) -> None:
     s3fs = pytest.importorskip("s3fs")
-    opts = {
-        "endpoint_url": S3_ENDPOINT,
-        "key": "testing",
-        "secret": "testing",
-    }
-    fs = s3fs.S3FileSystem(**opts)
+    s3 = S3Options(endpoint_url=S3_ENDPOINT, access_key_id="testing", secret_access_key="testing")
+    fs = s3fs.S3FileSystem(endpoint_url=S3_ENDPOINT, key="testing", secret="testing")
     bucket = f"models-{uuid.uuid4().hex[:8]}"
     try:
         fs.mkdir(bucket)
@@ -107,7 +133,7 @@ def test_register_and_load_on_s3(trained: tuple[Trained, SampleTable]) -> None:
         pytest.skip(f"moto S3 at {S3_ENDPOINT} is not reachable ({e}); start it with `landstack services up`")
     t, table = trained
     root = f"s3://{bucket}/registry"
-    reg = register_model(root, t.model, t.metadata, {"overall_accuracy": 0.5}, storage_options=opts)
+    reg = register_model(root, t.model, t.metadata, {"overall_accuracy": 0.5}, s3=s3)
     assert reg.model_href == f"{root}/models/lc-test/1/model.pt"
     fs.invalidate_cache()
     keys = sorted(fs.find(f"{bucket}/registry"))
@@ -117,8 +143,13 @@ def test_register_and_load_on_s3(trained: tuple[Trained, SampleTable]) -> None:
         f"{bucket}/registry/models/lc-test/1/model.pt",
         f"{bucket}/registry/models/lc-test/latest",
     ]
-    model, meta = load_registered(root, "lc-test", storage_options=opts)
+    assert list_versions(root, "lc-test", s3) == ["1"]
+    model, meta = load_registered(root, "lc-test", s3=s3)
     assert meta["name"] == "lc-test"
     np.testing.assert_allclose(
         predict_proba(model, meta, table.x), predict_proba(t.model, t.metadata, table.x), atol=1e-5
     )
+    # the model file alone, by URL, through the same S3 options
+    _, meta_url = load_model(reg.model_href, s3)
+    assert meta_url == meta
+    assert load_item(root, "lc-test", s3=s3)["assets"]["model"]["href"] == reg.model_href

@@ -171,14 +171,32 @@ def test_features_on_synthetic_archive(s2_archive) -> None:
                 assert np.nanmean(july[m]) < high
 
 
-def test_features_command_writes_one_raster_per_feature(s2_archive, tmp_path, monkeypatch) -> None:
+def test_features_command_writes_one_cog_per_feature_computing_each_block_once(
+    s2_archive, tmp_path, monkeypatch
+) -> None:
     import rasterio
+    from rio_cogeo.cogeo import cog_validate
     from typer.testing import CliRunner
 
     from landstack.pipelines.cli import app
     from landstack.pipelines.settings import get_settings
 
     store, result, _ = s2_archive
+    calls: list[tuple[int, ...]] = []
+    blocks: list[int] = []
+    series_block, timeseries_features = feat._series_block, feat.timeseries_features
+
+    def counted_block(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args[-1].shape)
+        return series_block(*args, **kwargs)
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        ds = timeseries_features(*args, **kwargs)
+        blocks.append(int(np.prod(ds["data_score"].data.numblocks)))
+        return ds
+
+    monkeypatch.setattr(feat, "_series_block", counted_block)
+    monkeypatch.setattr(feat, "timeseries_features", recorded)
     monkeypatch.setenv("LANDSTACK_STORE_URL", (tmp_path / "out").as_uri())
     get_settings.cache_clear()
     try:
@@ -199,14 +217,23 @@ def test_features_command_writes_one_raster_per_feature(s2_archive, tmp_path, mo
         ]
         res = CliRunner().invoke(app, ["features", "timeseries", *args, "--prefix", "f"])
         assert res.exit_code == 0, res.output
+        # 13 rasters (12 features + data score) from one computation of each block, not 13
+        assert blocks and len(calls) == blocks[0], (len(calls), blocks)
+        written = sorted(p.name for p in (tmp_path / "out/f").iterdir())
+        assert written == sorted([f"{n}.tif" for n in feat.FeatureConfig().names] + ["data_score.tif"])
+        for name in written:
+            valid, errors, _ = cog_validate(str(tmp_path / "out/f" / name))
+            assert valid, (name, errors)
         with rasterio.open(tmp_path / "out/f/NDVI.tif") as ds:
             assert ds.count == 54 and ds.crs.to_epsg() == 32633 and ds.res == (10.0, 10.0)
+            assert ds.descriptions[0] == "2022-10-01"
             ndvi = ds.read()
         assert np.nanmin(ndvi) >= -1 and np.nanmax(ndvi) <= 1
         with rasterio.open(tmp_path / "out/f/data_score.tif") as ds:
             assert ds.read(1).max() > 0
         res = CliRunner().invoke(app, ["features", "unet", *args, "--key", "f/unet.tif"])
         assert res.exit_code == 0, res.output
+        assert cog_validate(str(tmp_path / "out/f/unet.tif"))[0]
         with rasterio.open(tmp_path / "out/f/unet.tif") as ds:
             assert ds.count == 37 and ds.descriptions[-1] == "NDVI_median"
     finally:

@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from landstack.catalog import get_layer
 from landstack.catalog.build import build_catalogue
-from landstack.catalog.stac import EXT, data_asset
+from landstack.catalog.items import build_item, item_doc, layer_asset, reference_period
 from landstack.catalog.validation import StacValidator
 from landstack.pipelines.publish import PgstacTarget, publish
 from landstack.pipelines.settings import Settings
-from landstack.pipelines.store import ObjectStore
+from landstack.storage import ObjectStore, layout
 
 pytestmark = pytest.mark.integration
 
@@ -69,26 +69,18 @@ def dsn() -> Iterator[str]:
 
 def item(item_id: str, href: str, collection: str = C, year: int = 2021) -> dict[str, Any]:
     _, layer = get_layer(collection)
-    exts = [EXT["raster"], EXT["projection"], EXT["file"]] + (
-        [EXT["classification"]] if layer.classes else []
+    start, end = reference_period(year)
+    built = build_item(
+        item_id,
+        geometry={"type": "Polygon", "coordinates": [[[5, 45], [6, 45], [6, 46], [5, 46], [5, 45]]]},
+        start=start,
+        end=end,
+        properties={"proj:code": layer.grid.crs},
+        assets={layer.asset_key: layer_asset(layer, href)},
+        collection=collection,
+        collection_href=f"../../catalog/collections/{collection}.json",
     )
-    return {
-        "type": "Feature",
-        "stac_version": "1.1.0",
-        "stac_extensions": exts,
-        "id": item_id,
-        "collection": collection,
-        "geometry": {"type": "Polygon", "coordinates": [[[5, 45], [6, 45], [6, 46], [5, 46], [5, 45]]]},
-        "bbox": [5, 45, 6, 46],
-        "properties": {
-            "datetime": None,
-            "start_datetime": f"{year}-01-01T00:00:00Z",
-            "end_datetime": f"{year}-12-31T23:59:59Z",
-            "proj:code": layer.grid.crs,
-        },
-        "links": [{"rel": "collection", "href": f"../../catalog/collections/{collection}.json"}],
-        "assets": {layer.asset_key: {"href": href, **data_asset(layer)}},
-    }
+    return item_doc(built)
 
 
 def _write(root: Path, key: str, doc: Any) -> None:
@@ -117,7 +109,7 @@ def store(tmp_path: Path) -> tuple[ObjectStore, Settings]:
         stac_schemas_dir=SCHEMAS if SCHEMAS.is_dir() else None,
         local_dir=tmp_path / "local",
     )
-    return ObjectStore.from_settings(settings), settings
+    return settings.store(), settings
 
 
 def _db_state(dsn: str) -> tuple[int, int, str]:
@@ -215,7 +207,7 @@ def test_publish_from_s3(dsn: str, tmp_path: Path, validator: StacValidator) -> 
         stac_schemas_dir=validator.schemas_dir,
         local_dir=tmp_path / "local",
     )
-    st = ObjectStore.from_settings(settings)
+    st = settings.store()
     st.fs.call_s3("create_bucket", Bucket=bucket)
     local = tmp_path / "catalog"
     build_catalogue(local)
@@ -236,3 +228,33 @@ def test_publish_from_s3(dsn: str, tmp_path: Path, validator: StacValidator) -> 
             "SELECT content->'assets'->'data'->>'href' FROM pgstac.items WHERE id = 's1'"
         ).fetchone()
     assert row == (f"s3://{bucket}/root/products/{C}/s1/ras.tif",)
+
+
+def test_asset_checker_lists_each_folder_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many assets in one folder cost one listing; missing files and foreign schemes are named."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    from landstack.pipelines.publish import AssetChecker
+
+    folder = tmp_path / layout.PRODUCTS / C / "t0"
+    folder.mkdir(parents=True)
+    for i in range(20):
+        (folder / f"b{i}.tif").write_bytes(b"II*\x00")
+    calls: list[str] = []
+    real_ls = LocalFileSystem.ls
+
+    def counting_ls(self: Any, path: str, detail: bool = False, **kwargs: Any) -> Any:
+        calls.append(path)
+        return real_ls(self, path, detail=detail, **kwargs)
+
+    monkeypatch.setattr(LocalFileSystem, "ls", counting_ls)
+    checker = AssetChecker(Settings(store_url=tmp_path.as_uri(), local_dir=tmp_path / "local"))
+    assert all(checker.missing((folder / f"b{i}.tif").as_uri()) is None for i in range(20))
+    assert checker.missing(str(folder / "b3.tif")) is None  # a plain path
+    assert (
+        checker.missing((folder / "b99.tif").as_uri())
+        == f"asset href {(folder / 'b99.tif').as_uri()} does not exist"
+    )
+    assert len(calls) == 1
+    assert "unsupported scheme 'ftp'" in str(checker.missing("ftp://host/a.tif"))
+    assert checker.missing("https://example.org/a.tif") is None

@@ -57,7 +57,7 @@ def test_table_equals_raster_features_at_the_points(table_and_stack) -> None:
 
 
 def test_parquet_round_trip(table_and_stack, tmp_path) -> None:
-    from landstack.pipelines.store import ObjectStore
+    from landstack.storage import ObjectStore
 
     table, _, _ = table_and_stack
     store = ObjectStore(tmp_path.as_uri())

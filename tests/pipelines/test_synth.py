@@ -14,9 +14,9 @@ from rio_cogeo.cogeo import cog_validate
 
 from landstack.pipelines import s2
 from landstack.pipelines.settings import Settings
-from landstack.pipelines.store import ObjectStore
 from landstack.pipelines.synth import Aoi, SynthConfig, make_scene, write_archive
 from landstack.pipelines.synth.scene import CLASSES
+from landstack.storage import ObjectStore
 
 
 def _path(store: ObjectStore, key: str) -> str:
@@ -176,7 +176,7 @@ def test_archive_on_s3_through_moto() -> None:
         client.create_bucket(Bucket=bucket)
     except Exception as e:  # the service is not running
         pytest.skip(f"moto S3 at {endpoint} is not reachable ({e}); start it with `landstack services up`")
-    store = ObjectStore.from_settings(settings)
+    store = settings.store()
     cfg = SynthConfig(
         Aoi.around(16.3, 48.2, 700),
         dt.date(2023, 6, 1),

@@ -36,11 +36,10 @@ import psycopg
 
 from landstack.catalog import get_layer
 from landstack.catalog.build import build_catalogue
-from landstack.catalog.stac import EXT, data_asset
+from landstack.catalog.items import build_item, item_doc, layer_asset, reference_period
 from landstack.catalog.validation import StacValidator
 from landstack.pipelines.publish import ApiTarget, PgstacTarget, publish
 from landstack.pipelines.settings import Settings
-from landstack.pipelines.store import ObjectStore
 
 REPO = Path(__file__).resolve().parents[3]
 PG = "postgresql://postgres:postgres@127.0.0.1:55432"
@@ -54,34 +53,27 @@ def _item(collection: str, n: int, href: str) -> dict[str, Any]:
     _, layer = get_layer(collection)
     rnd = random.Random(n)
     lon, lat = -10.0 + (n % 160) * 0.25, 35.0 + ((n // 160) % 120) * 0.25
-    year = 2015 + (n // 19_200) % 10
-    exts = [EXT["raster"], EXT["projection"], EXT["file"]] + (
-        [EXT["classification"]] if layer.classes else []
-    )
-    return {
-        "type": "Feature",
-        "stac_version": "1.1.0",
-        "stac_extensions": exts,
-        "id": f"{collection}-{n:06d}",
-        "collection": collection,
-        "geometry": {
+    start, end = reference_period(2015 + (n // 19_200) % 10)
+    item = build_item(
+        f"{collection}-{n:06d}",
+        geometry={
             "type": "Polygon",
             "coordinates": [
                 [[lon, lat], [lon + 0.25, lat], [lon + 0.25, lat + 0.25], [lon, lat + 0.25], [lon, lat]]
             ],
         },
-        "bbox": [lon, lat, lon + 0.25, lat + 0.25],
-        "properties": {
-            "datetime": None,
-            "start_datetime": f"{year}-01-01T00:00:00Z",
-            "end_datetime": f"{year}-12-31T23:59:59Z",
+        start=start,
+        end=end,
+        properties={
             "proj:code": layer.grid.crs,
             "landstack:coverage": round(rnd.uniform(0, 100), 2),
             "landstack:tile": f"E{40 + n % 160:03d}N{30 + (n // 160) % 120:03d}",
         },
-        "links": [{"rel": "collection", "href": f"../../../catalog/collections/{collection}.json"}],
-        "assets": {layer.asset_key: {"href": href, **data_asset(layer)}},
-    }
+        assets={layer.asset_key: layer_asset(layer, href)},
+        collection=collection,
+        collection_href=f"../../../catalog/collections/{collection}.json",
+    )
+    return item_doc(item)
 
 
 def _write_store(root: Path, collection: str, start: int, n: int) -> None:
@@ -264,7 +256,7 @@ def main() -> None:
                 stac_schemas_dir=schemas if schemas.is_dir() else None,
                 local_dir=Path(tmp) / "local",
             )
-            store = ObjectStore.from_settings(settings)
+            store = settings.store()
             validator = StacValidator(settings.stac_schemas_dir)
 
             pg_target = PgstacTarget(dsn)

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from landstack.catalog import get_layer
 from landstack.catalog.build import build_catalogue
-from landstack.catalog.stac import EXT, data_asset
+from landstack.catalog.items import build_item, item_doc, layer_asset, reference_period
 from landstack.stac_api import ApiKey, ApiSettings, create_app, hash_token
 
 REPO = Path(__file__).resolve().parents[3]
@@ -37,6 +37,7 @@ WRITE_TOKEN = "test-writer-" + uuid.uuid4().hex
 READ_TOKEN = "test-reader-" + uuid.uuid4().hex
 SEARCH_COLLECTION = "hrl-imperviousness-imd"
 N_ITEMS = 40
+EO_EXTENSION = "https://stac-extensions.github.io/eo/v2.0.0/schema.json"
 
 
 def _pg_up() -> bool:
@@ -77,39 +78,28 @@ def product_item(
 ) -> dict[str, Any]:
     """A product item as the production chain publishes it (one COG asset of the layer)."""
     _, layer = get_layer(collection_id)
-    asset = {"href": href, **data_asset(layer)}
-    exts = [EXT["raster"], EXT["projection"], EXT["file"]]
-    if layer.classes:
-        exts.insert(0, EXT["classification"])
-    geometry = {
-        "type": "Polygon",
-        "coordinates": [[[lon, lat], [lon + 0.5, lat], [lon + 0.5, lat + 0.5], [lon, lat + 0.5], [lon, lat]]],
-    }
-    return {
-        "type": "Feature",
-        "stac_version": "1.1.0",
-        "stac_extensions": exts,
-        "id": item_id,
-        "collection": collection_id,
-        "geometry": geometry,
-        "bbox": [lon, lat, lon + 0.5, lat + 0.5],
-        "properties": {
-            "datetime": f"{year}-07-01T00:00:00Z",
-            "start_datetime": f"{year}-01-01T00:00:00Z",
-            "end_datetime": f"{year}-12-31T23:59:59Z",
+    start, end = reference_period(year)
+    item = build_item(
+        item_id,
+        geometry={
+            "type": "Polygon",
+            "coordinates": [
+                [[lon, lat], [lon + 0.5, lat], [lon + 0.5, lat + 0.5], [lon, lat + 0.5], [lon, lat]]
+            ],
+        },
+        datetime=dt.datetime(year, 7, 1, tzinfo=dt.UTC),
+        start=start,
+        end=end,
+        properties={
             "proj:code": layer.grid.crs,
             "created": dt.datetime(2026, 1, 1, tzinfo=dt.UTC).isoformat().replace("+00:00", "Z"),
             **props,
         },
-        "links": [
-            {
-                "rel": "collection",
-                "href": f"../../../catalog/collections/{collection_id}.json",
-                "type": "application/json",
-            }
-        ],
-        "assets": {layer.asset_key: asset},
-    }
+        assets={layer.asset_key: layer_asset(layer, href)},
+        collection=collection_id,
+        collection_href=f"../../../catalog/collections/{collection_id}.json",
+    )
+    return item_doc(item)
 
 
 def write_search_items(store_root: Path, n: int = N_ITEMS) -> list[dict[str, Any]]:
@@ -128,7 +118,12 @@ def write_search_items(store_root: Path, n: int = N_ITEMS) -> list[dict[str, Any
             2018 + i % 4,
             10.0 + (i % 8) * 0.5,
             48.0 + (i // 8) * 0.5,
-            **{"landstack:coverage": float(i), "landstack:tile": f"E{40 + i % 8}N{30 + i // 8}"},
+            **{
+                "landstack:coverage": float(i),
+                "landstack:tile": f"E{40 + i % 8}N{30 + i // 8}",
+                # cloudy share of the year's observations; never 0 (the validator reads 0 as missing)
+                "eo:cloud_cover": 5.0 + i,
+            },
         )
         (folder / f"{iid}.json").write_text(json.dumps(item))
         items.append(item)
@@ -170,7 +165,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         pytest.skip("PostgreSQL+pgstac is not running on 127.0.0.1:55432: run 'landstack services up'")
     from landstack.pipelines.publish import PgstacTarget, publish
     from landstack.pipelines.settings import Settings
-    from landstack.pipelines.store import ObjectStore
 
     dbname = f"landstack_test_api_{os.getpid()}"
     db_dsn = create_pgstac_database(dbname)
@@ -184,9 +178,12 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         jwks_file.write_text(json.dumps({"keys": [{**jwk, "kid": "test-key", "use": "sig", "alg": "RS256"}]}))
 
         port = _free_port()
+        store_root = tmp / "store"
         settings = ApiSettings(
             db_name=dbname,
             port=port,
+            store_url=store_root.as_uri(),
+            serve_store=True,
             keys=[
                 ApiKey(name="writer", sha256=hash_token(WRITE_TOKEN), scopes=["read", "write"]),
                 ApiKey(name="reader", sha256=hash_token(READ_TOKEN), scopes=["read"]),
@@ -196,7 +193,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             oidc_issuer="https://issuer.test",
             cors_origins=["https://viewer.example"],
         )
-        store_root = tmp / "store"
         schemas = SCHEMAS if SCHEMAS.is_dir() else None
         pipe_settings = Settings(
             store_url=store_root.as_uri(), stac_schemas_dir=schemas, local_dir=tmp / "local"
@@ -213,7 +209,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             )
         target = PgstacTarget(db_dsn)
         try:
-            report = publish(ObjectStore.from_settings(pipe_settings), target, settings=pipe_settings)
+            report = publish(pipe_settings.store(), target, settings=pipe_settings)
         finally:
             target.close()
         assert report.ok, report.refused

@@ -12,7 +12,7 @@ import pytest
 from landstack.catalog.build import build_catalogue
 from landstack.pipelines.publish import ApiTarget, PublishError, publish
 from landstack.pipelines.settings import Settings
-from landstack.pipelines.store import ObjectStore
+from landstack.storage import ObjectStore
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ def _store(tmp_path: Path, api: Any, make_item: Any) -> tuple[ObjectStore, Setti
     broken["bbox"] = [1, 2]
     (root / "products" / C / "b0" / "broken.json").write_text(json.dumps(broken))
     settings = Settings(store_url=root.as_uri(), local_dir=tmp_path / "local")
-    return ObjectStore.from_settings(settings), settings
+    return settings.store(), settings
 
 
 def test_publish_through_the_api(

@@ -23,3 +23,11 @@ class SpecError(CatalogError):
 
 class UnknownLayerError(CatalogError):
     """A collection or layer id that the catalogue does not define."""
+
+
+class GridError(CatalogError):
+    """A bad AOI, grid, CRS or tile code; names the value and what to change."""
+
+
+class ItemError(CatalogError):
+    """A STAC item cannot be built consistently with its collection; names the item, asset and field."""

@@ -1,4 +1,4 @@
-"""STAC collections (one per product layer) and items built from the specs."""
+"""STAC collections (one per product layer) built from the specs; `items` builds their items."""
 
 from __future__ import annotations
 
@@ -20,7 +20,12 @@ EXT = {
     "processing": "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
     "scientific": "https://stac-extensions.github.io/scientific/v1.0.0/schema.json",
     "version": "https://stac-extensions.github.io/version/v1.2.0/schema.json",
+    "eo": "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+    "sat": "https://stac-extensions.github.io/sat/v1.0.0/schema.json",
+    "view": "https://stac-extensions.github.io/view/v1.0.0/schema.json",
 }
+PNG_MEDIA_TYPE = "image/png"
+XML_MEDIA_TYPE = "application/xml"
 
 SOFTWARE = {"landstack": "0.1.0"}
 
@@ -78,6 +83,24 @@ def data_asset(layer: LayerSpec) -> dict[str, Any]:
         asset["classification:classes"] = classes_of(layer)
         asset["file:values"] = [{"values": [c.value], "summary": c.name} for c in layer.classes]
     return asset
+
+
+def item_assets_for(layer: LayerSpec) -> dict[str, dict[str, Any]]:
+    """The assets every item of a layer's collection carries: the COG, its attribute table and a
+    quicklook (the collection's `item_assets`; the item builder copies them)."""
+    return {
+        layer.asset_key: data_asset(layer),
+        "attribute_table": {
+            "title": "Raster attribute table (GDAL PAM .aux.xml)",
+            "type": XML_MEDIA_TYPE,
+            "roles": ["metadata"],
+        },
+        "thumbnail": {
+            "title": f"Quicklook of {layer.title} with legend",
+            "type": PNG_MEDIA_TYPE,
+            "roles": ["thumbnail", "overview"],
+        },
+    }
 
 
 def collection_for(product: ProductSpec, layer: LayerSpec, record_href: str) -> dict[str, Any]:
@@ -138,14 +161,7 @@ def collection_for(product: ProductSpec, layer: LayerSpec, record_href: str) -> 
             "gsd": [layer.grid.resolution_m],
             "processing:level": [product.processing_level],
         },
-        "item_assets": {
-            layer.asset_key: data_asset(layer),
-            "attribute_table": {
-                "title": "Raster attribute table (GDAL PAM .aux.xml)",
-                "type": "application/xml",
-                "roles": ["metadata"],
-            },
-        },
+        "item_assets": item_assets_for(layer),
         "sci:citation": citation_text(product, layer),
         "version": product.version,
         "deprecated": False,

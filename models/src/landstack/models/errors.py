@@ -25,3 +25,7 @@ class RegistryError(ModelError):
 
 class UnitsError(ModelError):
     """Production units (grid lists or polygons) cannot be read."""
+
+
+class LabelError(SamplesError):
+    """Training labels do not fit the product: unknown class codes, too few classes or samples."""

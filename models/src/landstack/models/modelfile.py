@@ -18,7 +18,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import numpy as np
 import torch
 from torch import nn
@@ -28,6 +27,7 @@ from landstack.models.impervious import ImperviousCNN
 from landstack.models.layers import Ensemble
 from landstack.models.tempcnn import TempCNN
 from landstack.models.unet import UNet
+from landstack.storage import S3Options, StoreError, open_url
 
 FORMAT_VERSION = 1
 
@@ -100,14 +100,14 @@ def model_from_bytes(data: bytes, name: str = "model") -> tuple[nn.Module, dict[
     return model, metadata
 
 
-def load_model(
-    url_or_path: str | Path, storage_options: dict[str, Any] | None = None
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Load a model file from a local path or any fsspec URL (file://, s3://)."""
+def load_model(url_or_path: str | Path, s3: S3Options | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a model file from a local path, file:// or s3:// URL (S3 endpoint and credentials in `s3`)."""
     url = str(url_or_path)
     try:
-        with fsspec.open(url, "rb", **(storage_options or {})) as f:
+        with open_url(url, "rb", s3) as f:
             data = f.read()
+    except StoreError as e:
+        raise ModelFileError(f"cannot read model file {url}: {e}") from e
     except FileNotFoundError as e:
         raise ModelFileError(f"model file {url} does not exist") from e
     except OSError as e:
@@ -115,7 +115,8 @@ def load_model(
     return model_from_bytes(data, url)
 
 
-def _check_input(metadata: dict[str, Any], x: np.ndarray) -> None:
+def check_input(metadata: dict[str, Any], x: np.ndarray) -> None:
+    """Raise InputShapeError unless `x` has the shape the model in `metadata` takes (batch free)."""
     inp = metadata["input"]
     n_feat = len(inp["features"])
     if metadata["architecture"] == "TempCNN":
@@ -146,7 +147,7 @@ def forward_numpy(
     device: str | None = None,
 ) -> np.ndarray:
     """Raw module output for a numpy batch, computed in chunks of `batch_size` (bounded memory)."""
-    _check_input(metadata, x)
+    check_input(metadata, x)
     dev = torch.device(device) if device else next(model.parameters()).device
     model.eval()
     outs = []

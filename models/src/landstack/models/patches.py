@@ -146,23 +146,46 @@ def sample_patches(
     max_nodata_fraction: float = 0.5,
     target_names: Sequence[str] | None = None,
 ) -> PatchSet:
-    """Random patches from feature rasters and a truth raster that share one grid.
+    """Random patches from feature rasters (on one grid) and a truth raster.
 
-    Regression truth keeps every band as a target (no-data -> NaN); class truth uses band 1
-    (no-data -> 255). Patches with more than `max_nodata_fraction` no-data truth are skipped.
+    A truth raster on another grid is warped onto the features' grid as it is read (nearest for
+    classes, average for regression targets). Regression truth keeps every band as a target
+    (no-data -> NaN; targets named by the band descriptions, else the file name); class truth uses
+    band 1 (no-data -> 255). Patches with more than `max_nodata_fraction` no-data truth are skipped.
     """
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
     from rasterio.windows import Window
 
     feats = _open_all(feature_paths)
-    (truth,) = _open_all([truth_path])
+    (truth_file,) = _open_all([truth_path])
+    truth = truth_file
     try:
-        ref = truth
+        ref = feats[0] if feats else truth_file
         for ds in feats:
             if ds.crs != ref.crs or ds.transform != ref.transform or ds.shape != ref.shape:
                 raise SamplesError(
-                    f"feature raster {ds.name} (CRS {ds.crs}, {ds.shape}) is not on the grid of truth raster "
-                    f"{ref.name} (CRS {ref.crs}, {ref.shape}); warp them to one grid first"
+                    f"feature raster {ds.name} (CRS {ds.crs}, {ds.shape}) is not on the grid of feature "
+                    f"raster {ref.name} (CRS {ref.crs}, {ref.shape}); write the features on one grid"
                 )
+        if (truth_file.crs, truth_file.transform, truth_file.shape) != (ref.crs, ref.transform, ref.shape):
+            from rasterio.warp import transform_bounds
+
+            tb = transform_bounds(truth_file.crs, ref.crs, *truth_file.bounds)
+            rb = ref.bounds
+            if tb[0] >= rb[2] or tb[2] <= rb[0] or tb[1] >= rb[3] or tb[3] <= rb[1]:
+                raise SamplesError(
+                    f"truth raster {truth_file.name} does not overlap the grid of feature raster {ref.name}; "
+                    "give a truth raster covering the features"
+                )
+            truth = WarpedVRT(
+                truth_file,
+                crs=ref.crs,
+                transform=ref.transform,
+                width=ref.width,
+                height=ref.height,
+                resampling=Resampling.average if task == "regression" else Resampling.nearest,
+            )
         h, w = ref.shape
         if h < patch_size or w < patch_size:
             raise SamplesError(f"truth raster {ref.name} ({h}x{w}) is smaller than one {patch_size}px patch")
@@ -195,8 +218,12 @@ def sample_patches(
             raise SamplesError(
                 f"no patch of {ref.name} has less than {max_nodata_fraction:.0%} no-data truth"
             )
-        targets = list(target_names) if target_names else [f"target{i}" for i in range(truth.count)]
+        stem = Path(str(truth_path)).stem
+        described = [
+            d or (stem if truth.count == 1 else f"{stem}{i}") for i, d in enumerate(truth_file.descriptions)
+        ]
+        targets = list(target_names) if target_names else described
         return PatchSet(np.stack(xs), np.stack(ys), channels, targets if task == "regression" else [])
     finally:
-        for ds in [*feats, truth]:
+        for ds in [*feats, truth, truth_file]:
             ds.close()

@@ -1,6 +1,7 @@
 """The model registry: versioned model files, metrics, plots and a STAC item in an object store.
 
-Layout under the root URL (file:// or s3://, fsspec storage options passed in)::
+Layout under the root URL (file:// or s3://; S3 endpoint and credentials as `S3Options`), with the
+keys from `landstack.storage.layout` (``model_prefix``, ``model_latest_key``)::
 
     models/<name>/<version>/model.pt      weights + metadata (see landstack.models.modelfile)
     models/<name>/<version>/metrics.json
@@ -8,8 +9,9 @@ Layout under the root URL (file:// or s3://, fsspec storage options passed in)::
     models/<name>/<version>/item.json     STAC item with machine-learning-model (MLM) fields
     models/<name>/latest                  {"version": "<version>"}
 
-Every object is written to a temporary key and moved into place; the item is written after the
-files it points at and the `latest` pointer last, so readers never see a half-registered model.
+Every object is written through `landstack.storage.ObjectStore` (temporary key, then moved); the
+item is written after the files it points at and the `latest` pointer last, so readers never see a
+half-registered model.
 
 The STAC item carries the MLM extension fields under the ``mlm:`` prefix (``mlm:name``,
 ``mlm:architecture``, ``mlm:tasks``, ``mlm:framework``, ``mlm:framework_version``,
@@ -21,27 +23,25 @@ classification are declared and validated.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
-import json
 import posixpath
 import re
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fsspec.core import url_to_fs
 from torch import nn
 
+from landstack.catalog.items import Asset, FileInfo, build_item, item_doc
 from landstack.models.errors import RegistryError
 from landstack.models.modelfile import count_parameters, model_bytes, model_from_bytes
+from landstack.storage import ObjectStore, S3Options, StoreError
+from landstack.storage.layout import model_latest_key, model_prefix, model_root
 
 MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.4.0/schema.json"
-FILE_SCHEMA = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
-VERSION_SCHEMA = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
-CLASSIFICATION_SCHEMA = "https://stac-extensions.github.io/classification/v1.1.0/schema.json"
 EUROPE_BBOX = (-31.5, 27.6, 44.9, 71.2)
 
 _MEDIA = {".json": "application/json", ".png": "image/png", ".csv": "text/csv"}
@@ -58,47 +58,26 @@ class Registered:
     item: dict[str, Any]
 
 
-class _Store:
-    def __init__(self, root_url: str, storage_options: dict[str, Any] | None) -> None:
-        self.url = root_url.rstrip("/")
-        try:
-            self.fs, self.root = url_to_fs(self.url, **(storage_options or {}))
-        except (ValueError, ImportError) as e:
-            raise RegistryError(
-                f"cannot open registry root {root_url!r}: {e}; use file:///path or s3://bucket/prefix"
-            ) from e
-
-    def href(self, key: str) -> str:
-        return f"{self.url}/{key}"
-
-    def path(self, key: str) -> str:
-        return posixpath.join(self.root, key)
-
-    def put(self, key: str, data: bytes) -> str:
-        final = self.path(key)
-        tmp = f"{final}.tmp-{uuid.uuid4().hex[:12]}"
-        try:
-            self.fs.makedirs(posixpath.dirname(final), exist_ok=True)
-            with self.fs.open(tmp, "wb") as f:
-                f.write(data)
-            self.fs.mv(tmp, final)
-        except OSError as e:
-            with contextlib.suppress(Exception):
-                self.fs.rm(tmp)
-            raise RegistryError(f"cannot write {self.href(key)}: {e}") from e
-        return self.href(key)
-
-    def get(self, key: str) -> bytes:
-        try:
-            return bytes(self.fs.cat_file(self.path(key)))
-        except FileNotFoundError as e:
-            raise RegistryError(f"{self.href(key)} does not exist; register the model first") from e
-        except OSError as e:
-            raise RegistryError(f"cannot read {self.href(key)}: {e}") from e
+Root = str | ObjectStore
+"""A registry root: its URL (file:// or s3://, with `S3Options` for S3) or an ObjectStore."""
 
 
-def _prefix(name: str, version: str) -> str:
-    return f"models/{name}/{version}"
+def _store(root: Root, s3: S3Options | None) -> ObjectStore:
+    if isinstance(root, ObjectStore):
+        return root
+    try:
+        return ObjectStore(root, s3)
+    except StoreError as e:
+        raise RegistryError(f"cannot open the model registry: {e}") from e
+
+
+@contextmanager
+def _registry_io(hint: str = "") -> Iterator[None]:
+    """Object-store errors as RegistryError (the store's message names the URL)."""
+    try:
+        yield
+    except StoreError as e:
+        raise RegistryError(f"{e}{hint}") from e
 
 
 def _classification_classes(classes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -174,8 +153,9 @@ def stac_item(
         metadata["task"], ["regression"]
     )
     w, s, e, n = bbox
+    created = metadata.get("created")
+    when = dt.datetime.fromisoformat(created) if created else dt.datetime.now(dt.UTC).replace(microsecond=0)
     props: dict[str, Any] = {
-        "datetime": metadata.get("created") or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "title": f"{metadata['name']} {metadata['version']}",
         "description": f"{metadata['architecture']} {metadata['task']} model {metadata['name']}",
         "version": str(metadata["version"]),
@@ -202,64 +182,60 @@ def stac_item(
             for k in ("overall_accuracy", "kappa", "macro_f1", "targets_passed", "mae", "rmse", "r2", "bias")
             if k in metrics
         }
-    extensions = [FILE_SCHEMA, VERSION_SCHEMA]
     if "classes" in metadata["output"]:
         props["classification:classes"] = _classification_classes(metadata["output"]["classes"])
-        extensions.append(CLASSIFICATION_SCHEMA)
-    item_assets: dict[str, Any] = {
-        "model": {
-            "href": model_href,
-            "type": "application/octet-stream; framework=pytorch; profile=torch.save",
-            "title": "weights and metadata (torch.save)",
-            "roles": ["mlm:model", "mlm:weights"],
-            "mlm:artifact_type": "torch.save",
-            "file:size": model_size,
-            "file:checksum": model_checksum,
-        }
+    item_assets: dict[str, Asset] = {
+        "model": Asset(
+            model_href,
+            "application/octet-stream; framework=pytorch; profile=torch.save",
+            ["mlm:model", "mlm:weights"],
+            title="weights and metadata (torch.save)",
+            fields={"mlm:artifact_type": "torch.save"},
+            file=FileInfo(model_size, model_checksum),
+        )
     }
     for key, href in (assets or {}).items():
-        item_assets[key] = {
-            "href": href,
-            "type": _MEDIA.get(Path(href).suffix, "application/octet-stream"),
-            "roles": ["metadata"],
-        }
+        item_assets[key] = Asset(
+            href, _MEDIA.get(Path(href).suffix, "application/octet-stream"), ["metadata"]
+        )
     links = []
     if training_data:
         links.append({"rel": "derived_from", "href": training_data, "title": "training samples"})
-    return {
-        "type": "Feature",
-        "stac_version": "1.1.0",
-        "stac_extensions": extensions,
-        "id": f"{metadata['name']}-{metadata['version']}",
-        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
-        "bbox": [w, s, e, n],
-        "properties": props,
-        "assets": item_assets,
-        "links": links,
-    }
+    # the MLM schema is not available offline, so the builder declares only the extensions it can
+    # validate (file, version, classification); the mlm: fields are carried all the same
+    item = build_item(
+        f"{metadata['name']}-{metadata['version']}",
+        geometry={"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+        datetime=when,
+        properties=props,
+        assets=item_assets,
+        links=links,
+    )
+    return item_doc(item)
 
 
 def register_model(
-    root_url: str,
+    root: Root,
     model: nn.Module,
     metadata: dict[str, Any],
     metrics: dict[str, Any] | None = None,
     files: list[Path] | None = None,
-    storage_options: dict[str, Any] | None = None,
+    s3: S3Options | None = None,
     training_data: str | None = None,
     bbox: tuple[float, float, float, float] = EUROPE_BBOX,
 ) -> Registered:
     """Store a model with its metrics, plots (`files`) and STAC item; move `latest` to it."""
-    store = _Store(root_url, storage_options)
+    store = _store(root, s3)
     name, version = str(metadata["name"]), str(metadata["version"])
-    prefix = _prefix(name, version)
+    prefix = model_prefix(name, version)
     blob = model_bytes(model, metadata)
-    model_href = store.put(f"{prefix}/model.pt", blob)
-    assets: dict[str, str] = {}
-    if metrics is not None:
-        assets["metrics"] = store.put(f"{prefix}/metrics.json", json.dumps(metrics, indent=2).encode())
-    for f in files or []:
-        assets[Path(f).stem.replace("_", "-")] = store.put(f"{prefix}/{Path(f).name}", Path(f).read_bytes())
+    with _registry_io():
+        model_href = store.put_bytes(f"{prefix}/model.pt", blob)
+        assets: dict[str, str] = {}
+        if metrics is not None:
+            assets["metrics"] = store.put_json(f"{prefix}/metrics.json", metrics)
+        for f in files or []:
+            assets[Path(f).stem.replace("_", "-")] = store.put_file(f, f"{prefix}/{Path(f).name}")
     checksum = "1220" + hashlib.sha256(blob).hexdigest()  # multihash: sha2-256, 32 bytes
     item = stac_item(
         metadata,
@@ -275,45 +251,52 @@ def register_model(
     item["links"].append(
         {"rel": "self", "href": store.href(f"{prefix}/item.json"), "type": "application/geo+json"}
     )
-    item_href = store.put(f"{prefix}/item.json", json.dumps(item, indent=2).encode())
-    store.put(f"models/{name}/latest", json.dumps({"version": version}).encode())
+    with _registry_io():
+        item_href = store.put_json(f"{prefix}/item.json", item)
+        store.put_json(model_latest_key(name), {"version": version})
     return Registered(name, version, model_href, item_href, item)
 
 
-def latest_version(root_url: str, name: str, storage_options: dict[str, Any] | None = None) -> str:
+def latest_version(root: Root, name: str, s3: S3Options | None = None) -> str:
     """The version the `latest` pointer of model `name` names."""
-    store = _Store(root_url, storage_options)
+    store = _store(root, s3)
+    key = model_latest_key(name)
+    with _registry_io(f"; register model {name!r} first"):
+        doc = store.read_json(key)
     try:
-        return str(json.loads(store.get(f"models/{name}/latest"))["version"])
-    except (ValueError, KeyError) as e:
-        raise RegistryError(f"{store.href(f'models/{name}/latest')} is corrupt; re-register the model") from e
+        return str(doc["version"])
+    except (TypeError, KeyError) as e:
+        raise RegistryError(f"{store.href(key)} is corrupt; re-register the model") from e
 
 
-def list_versions(root_url: str, name: str, storage_options: dict[str, Any] | None = None) -> list[str]:
+def list_versions(root: Root, name: str, s3: S3Options | None = None) -> list[str]:
     """Registered versions of model `name` (those with an item.json)."""
-    store = _Store(root_url, storage_options)
-    try:
-        found = store.fs.glob(store.path(f"models/{name}/*/item.json"))
-    except FileNotFoundError:
-        return []
-    return sorted(posixpath.basename(posixpath.dirname(p)) for p in found)
+    store = _store(root, s3)
+    root = model_root(name)
+    with _registry_io():
+        keys = store.list(root, suffix="/item.json")
+    # only <root>/<version>/item.json: one level below the model's folder
+    return sorted(v for v in (posixpath.dirname(k[len(root) + 1 :]) for k in keys) if v and "/" not in v)
 
 
 def load_registered(
-    root_url: str, name: str, version: str = "latest", storage_options: dict[str, Any] | None = None
+    root: Root, name: str, version: str = "latest", s3: S3Options | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Module and metadata of a registered model (`latest` follows the pointer)."""
+    store = _store(root, s3)
     if version == "latest":
-        version = latest_version(root_url, name, storage_options)
-    store = _Store(root_url, storage_options)
-    key = f"{_prefix(name, version)}/model.pt"
-    return model_from_bytes(store.get(key), store.href(key))
+        version = latest_version(store, name)
+    key = f"{model_prefix(name, version)}/model.pt"
+    with _registry_io(f"; register model {name!r} version {version!r} first"):
+        data = store.read_bytes(key)
+    return model_from_bytes(data, store.href(key))
 
 
-def load_item(
-    root_url: str, name: str, version: str = "latest", storage_options: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def load_item(root: Root, name: str, version: str = "latest", s3: S3Options | None = None) -> dict[str, Any]:
     """The STAC item of a registered model."""
+    store = _store(root, s3)
     if version == "latest":
-        version = latest_version(root_url, name, storage_options)
-    return json.loads(_Store(root_url, storage_options).get(f"{_prefix(name, version)}/item.json"))
+        version = latest_version(store, name)
+    with _registry_io(f"; register model {name!r} version {version!r} first"):
+        item: dict[str, Any] = store.read_json(f"{model_prefix(name, version)}/item.json")
+    return item

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from landstack.models.classes import classes_for_labels
 from landstack.models.cleaning import DEFAULT_ITERATIONS, label_issues, write_label_issues
@@ -199,10 +200,11 @@ def run_tempcnn_units(
     return results
 
 
-def _patch_metrics(trained: Trained, test: PatchSet, out_dir: Path) -> tuple[dict[str, Any], list[Path]]:
-    meta = trained.metadata
+def _patch_metrics(
+    model: nn.Module, meta: dict[str, Any], test: PatchSet, out_dir: Path
+) -> tuple[dict[str, Any], list[Path]]:
     if meta["task"] == "regression":
-        pred = predict_values(trained.model, meta, test.x)
+        pred = predict_values(model, meta, test.x)
         metrics = regression_metrics(test.y, pred)
         metrics["per_target"] = {
             name: regression_metrics(test.y[:, k], pred[:, k])
@@ -211,7 +213,7 @@ def _patch_metrics(trained: Trained, test: PatchSet, out_dir: Path) -> tuple[dic
         return metrics, [write_scatter(test.y, pred, metrics, out_dir)]
     classes = meta["output"]["classes"]
     codes = np.array([c["value"] for c in classes])
-    pred = codes[np.argmax(predict_proba(trained.model, meta, test.x, batch_size=16), axis=1)]
+    pred = codes[np.argmax(predict_proba(model, meta, test.x, batch_size=16), axis=1)]
     valid = test.y != NODATA_CLASS
     metrics = classification_metrics(test.y[valid], pred[valid], classes)
     return metrics, write_confusion_matrix(metrics, classes, out_dir)
@@ -242,7 +244,7 @@ def run_patch_model(
     args = (architecture, options.hyperparameters, options.ensemble_size, None, options.name, options.version)
     _say(options, f"evaluation fit on {len(train)} patches, testing on {len(test_set)}")
     evaluated = fit_patch_model(train, cfg, *args)
-    metrics, files = _patch_metrics(evaluated, test_set, out_dir)
+    metrics, files = _patch_metrics(evaluated.model, evaluated.metadata, test_set, out_dir)
     metrics["evaluation"] = {
         "train_patches": len(train),
         "test_patches": len(test_set),
@@ -257,3 +259,34 @@ def run_patch_model(
     files.append(save_model(out_dir / "model.pt", final.model, final.metadata))
     files.append(write_metrics(metrics, out_dir / "metrics.json"))
     return RunResult(final, metrics, files)
+
+
+def evaluate_model(
+    model: nn.Module, metadata: dict[str, Any], test: SampleTable | PatchSet, out_dir: Path
+) -> tuple[dict[str, Any], list[Path]]:
+    """Metrics and plots (into `out_dir`) of a trained model on independent test samples.
+
+    A TempCNN takes a sample table with the features and time steps it was trained on; the
+    U-Net and the impervious CNN take a patch set with its channels.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inp = metadata["input"]
+    if metadata["architecture"] == "TempCNN":
+        if not isinstance(test, SampleTable):
+            raise SamplesError("a TempCNN is evaluated on a sample table (Parquet/CSV), not on patches")
+        if test.features != list(inp["features"]) or test.time_steps != int(inp["time_steps"]):
+            raise SamplesError(
+                f"test samples {test.source} have features {test.features} x {test.time_steps} time steps, "
+                f"the model {inp['features']} x {inp['time_steps']}; sample both the same way"
+            )
+        classes = metadata["output"]["classes"]
+        metrics = classification_metrics(test.labels, predict_classes(model, metadata, test.x), classes)
+        return metrics, write_confusion_matrix(metrics, classes, out_dir)
+    if not isinstance(test, PatchSet):
+        raise SamplesError(f"a {metadata['architecture']} is evaluated on a patch set (.npz), not on a table")
+    if len(test.channels) != len(inp["features"]):
+        raise SamplesError(
+            f"test patches have {len(test.channels)} channels {test.channels}, "
+            f"the model {len(inp['features'])} {inp['features']}"
+        )
+    return _patch_metrics(model, metadata, test, out_dir)

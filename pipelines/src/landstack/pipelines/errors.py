@@ -7,10 +7,6 @@ class PipelineError(Exception):
     """Base class of every pipeline error."""
 
 
-class StoreError(PipelineError):
-    """Reading or writing the object store failed."""
-
-
 class ConfigError(PipelineError):
     """A setting is missing or inconsistent."""
 
@@ -33,3 +29,10 @@ class FeatureError(PipelineError):
 
 class SampleError(PipelineError):
     """Training samples cannot be extracted (points outside the stack, missing columns)."""
+
+
+class BadInputError(PipelineError, ValueError):
+    """A value given to a command or step is invalid: a file, table, date, bbox, CRS, URL or JSON.
+
+    The message names the value and says what to change; the CLI answers it with exit code 2.
+    """

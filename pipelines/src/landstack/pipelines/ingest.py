@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import posixpath
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,18 +21,20 @@ import numpy as np
 import pystac
 import rasterio
 import xarray as xr
-from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
+from landstack.catalog.grid import Aoi
 from landstack.pipelines import s2
 from landstack.pipelines.errors import AssetReadError, ConfigError, EmptySearchError, MissingAssetError
 from landstack.pipelines.settings import Settings, get_settings
-from landstack.pipelines.store import open_url
-from landstack.pipelines.synth.scene import Aoi
+from landstack.storage import S3Options, gdal_env, open_url
 
 DEFAULT_COLLECTION = "sentinel-2-l2a"
 DEFAULT_MAX_CLOUD = 80.0
 NATIVE = "native"
+
+
+_log = logging.getLogger(__name__)
 
 
 def _as_datetime(d: dt.date | dt.datetime | str, end: bool = False) -> dt.datetime:
@@ -63,8 +66,9 @@ def _filter(
 
 def read_static_items(catalog_href: str, settings: Settings | None = None) -> list[pystac.Item]:
     """Every item linked (rel=item, recursively via rel=child) from a static collection or catalog."""
+    settings = settings or get_settings()
     try:
-        with open_url(catalog_href, "rb", settings) as f:
+        with open_url(catalog_href, "rb", settings.s3()) as f:
             doc = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         raise EmptySearchError(
@@ -79,7 +83,7 @@ def read_static_items(catalog_href: str, settings: Settings | None = None) -> li
             href = f"{catalog_href.split('://', 1)[0]}://{href}" if "://" in catalog_href else href
         if link.get("rel") == "item":
             try:
-                with open_url(href, "rb", settings) as f:
+                with open_url(href, "rb", settings.s3()) as f:
                     items.append(pystac.Item.from_dict(json.load(f)))
             except (OSError, json.JSONDecodeError) as e:
                 raise EmptySearchError(f"cannot read STAC item {href} linked from {catalog_href}: {e}") from e
@@ -169,17 +173,12 @@ def required_assets(items: Sequence[pystac.Item], bands: Sequence[str], provider
                 )
 
 
-_GDAL_OPTIONS: dict[str, Any] = {}
-_AWS: dict[str, Any] = {}
+_CONFIGURED: dict[str, S3Options] = {}  # the S3 options set by configure_gdal
 
 
-def _gdal_env() -> rasterio.Env:
-    """A rasterio environment with the options set by configure_gdal (thread-local: enter per thread)."""
-    if _AWS:
-        from rasterio.session import AWSSession
-
-        return rasterio.Env(session=AWSSession(**_AWS), **_GDAL_OPTIONS)
-    return rasterio.Env(**_GDAL_OPTIONS)
+def _gdal_env() -> Any:
+    """The rasterio environment configure_gdal set up (thread-local: enter it in each thread)."""
+    return gdal_env(_CONFIGURED.get("s3"))
 
 
 def _probe(href: str) -> str | None:
@@ -203,29 +202,12 @@ def check_hrefs(items: Sequence[pystac.Item], keys: Sequence[str], workers: int 
 
 
 def configure_gdal(settings: Settings | None = None) -> None:
-    """Point GDAL reads (all threads) at the configured S3 endpoint and credentials."""
+    """Point GDAL reads (all threads, odc-stac's loaders included) at the configured S3 store."""
     import odc.stac
 
-    s = settings or get_settings()
-    opts: dict[str, Any] = {}
-    aws: dict[str, Any] | None = None
-    if s.s3_endpoint_url:
-        endpoint = s.s3_endpoint_url.split("://", 1)[-1]
-        opts.update(AWS_S3_ENDPOINT=endpoint, AWS_VIRTUAL_HOSTING="FALSE")
-        opts["AWS_HTTPS"] = "NO" if s.s3_endpoint_url.startswith("http://") else "YES"
-    if s.s3_access_key_id and s.s3_secret_access_key:
-        aws = {
-            "aws_access_key_id": s.s3_access_key_id.get_secret_value(),
-            "aws_secret_access_key": s.s3_secret_access_key.get_secret_value(),
-            "region_name": s.s3_region,
-        }
-        if s.s3_endpoint_url:
-            aws["endpoint_url"] = opts["AWS_S3_ENDPOINT"]
-    _GDAL_OPTIONS.clear()
-    _GDAL_OPTIONS.update(opts)
-    _AWS.clear()
-    _AWS.update(aws or {})
-    odc.stac.configure_rio(cloud_defaults=True, aws=aws, **opts)
+    s3 = (settings or get_settings()).s3()
+    _CONFIGURED["s3"] = s3
+    odc.stac.configure_rio(cloud_defaults=True, aws=s3.aws_session_options(), **s3.gdal_config())
 
 
 def _solar_date(item: pystac.Item) -> dt.date:
@@ -243,18 +225,6 @@ def _offsets(items: Sequence[pystac.Item], times: np.ndarray) -> np.ndarray:
     for i, t in enumerate(times.astype("datetime64[s]").tolist()):
         out[i] = by_day.get(t.date(), by_day.get((t - dt.timedelta(days=1)).date(), 0))
     return out
-
-
-def stack_crs(stack: xr.Dataset | xr.DataArray) -> CRS:
-    """The CRS of a loaded stack (its spatial_ref coordinate)."""
-    if "spatial_ref" in stack.coords:
-        wkt = stack.spatial_ref.attrs.get("crs_wkt") or stack.spatial_ref.attrs.get("spatial_ref")
-        if wkt:
-            return CRS.from_wkt(wkt)
-        return CRS.from_epsg(int(stack.spatial_ref.values))
-    raise ConfigError(
-        "the stack has no spatial_ref coordinate; load it with landstack.pipelines.ingest.load_stack"
-    )
 
 
 def load_stack(
@@ -315,3 +285,28 @@ def load_stack(
         raise AssetReadError(f"cannot load items {[i.id for i in items[:3]]}…: {e}") from e
     ds = ds.rename({k: b for k, b in zip(keys, wanted, strict=True) if k != b})
     return ds.assign_coords(boa_offset=("time", _offsets(items, ds.time.values)))
+
+
+def load_reference_year(
+    aoi: Aoi,
+    year: int,
+    bands: Sequence[str],
+    *,
+    api_url: str | None = None,
+    catalog_href: str | None = None,
+    collection: str | None = None,
+    max_cloud: float = DEFAULT_MAX_CLOUD,
+    crs: str = "EPSG:3035",
+    chunks: int = 256,
+) -> xr.Dataset:
+    """The lazy stack of `bands` + SCL over the AOI for a reference year ± 3 months (what the
+    54-step series needs), from a STAC API or a static catalogue."""
+    kwargs: dict[str, Any] = {"max_cloud": max_cloud}
+    if collection:
+        kwargs["collection"] = collection
+    items = search_items(
+        aoi, f"{year - 1}-10-01", f"{year + 1}-03-31", api_url=api_url, catalog_href=catalog_href, **kwargs
+    )
+    _log.info("%d acquisitions for %s", len(items), aoi)
+    configure_gdal()
+    return load_stack(items, bands, aoi=aoi, crs=crs, chunks=chunks)

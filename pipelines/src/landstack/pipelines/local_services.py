@@ -277,6 +277,9 @@ class ProcessService:
 
 MOTO_PORT = 55900
 STAC_API_PORT = 55081
+TILER_PORT = 55082
+MODEL_SERVER_PORT = 55090
+MAP_PATH = "/map"
 
 
 def moto_service(settings: Settings, port: int = MOTO_PORT) -> ProcessService:
@@ -300,6 +303,13 @@ def stac_api_service(settings: Settings, port: int = STAC_API_PORT) -> ProcessSe
         "LANDSTACK_API_DB_USER": settings.pg_user,
         "LANDSTACK_API_DB_PASSWORD": settings.pg_password.get_secret_value(),
         "LANDSTACK_API_DB_NAME": settings.pg_database,
+        # Asset hrefs answered as http://127.0.0.1:port/store/... (read-only, range requests) and
+        # product items/collections linked to the local tiler's tiles.
+        "LANDSTACK_API_STORE_URL": settings.store_url,
+        "LANDSTACK_API_SERVE_STORE": "true",
+        "LANDSTACK_API_S3_REGION": settings.s3_region,
+        "LANDSTACK_API_TILER_URL": f"http://127.0.0.1:{TILER_PORT}",
+        **_s3_env("LANDSTACK_API_", settings),
     }
     if settings.stac_api_token is not None:
         digest = hashlib.sha256(settings.stac_api_token.get_secret_value().encode()).hexdigest()
@@ -310,24 +320,111 @@ def stac_api_service(settings: Settings, port: int = STAC_API_PORT) -> ProcessSe
     return ProcessService("stac-api", cmd, "127.0.0.1", port, settings, env=env)
 
 
+def _s3_env(prefix: str, settings: Settings) -> dict[str, str]:
+    env = {}
+    if settings.s3_endpoint_url:
+        env[f"{prefix}S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+    if settings.s3_access_key_id and settings.s3_secret_access_key:
+        env[f"{prefix}S3_ACCESS_KEY_ID"] = settings.s3_access_key_id.get_secret_value()
+        env[f"{prefix}S3_SECRET_ACCESS_KEY"] = settings.s3_secret_access_key.get_secret_value()
+    return env
+
+
+def tiler_service(
+    settings: Settings, port: int = TILER_PORT, api_port: int = STAC_API_PORT
+) -> ProcessService:
+    """The tiler and web map (landstack.tiler) on 127.0.0.1:port over the configured pgstac database."""
+    env = {
+        "LANDSTACK_TILER_HOST": "127.0.0.1",
+        "LANDSTACK_TILER_PORT": str(port),
+        "LANDSTACK_TILER_DB_HOST": settings.pg_host,
+        "LANDSTACK_TILER_DB_PORT": str(settings.pg_port),
+        "LANDSTACK_TILER_DB_USER": settings.pg_user,
+        "LANDSTACK_TILER_DB_PASSWORD": settings.pg_password.get_secret_value(),
+        "LANDSTACK_TILER_DB_NAME": settings.pg_database,
+        "LANDSTACK_TILER_API_URL": f"http://127.0.0.1:{api_port}",
+        "LANDSTACK_TILER_S3_REGION": settings.s3_region,
+    }
+    checkout = _checkout_of(settings)
+    if checkout is not None:
+        env["LANDSTACK_TILER_WEB_LIBS_DIR"] = str(checkout / ".tools" / "web" / "node_modules")
+    env.update(_s3_env("LANDSTACK_TILER_", settings))
+    if settings.s3_access_key_id and settings.s3_secret_access_key:
+        # titiler's tile reads take S3 credentials from GDAL's process environment
+        env["AWS_ACCESS_KEY_ID"] = settings.s3_access_key_id.get_secret_value()
+        env["AWS_SECRET_ACCESS_KEY"] = settings.s3_secret_access_key.get_secret_value()
+    cmd = [sys.executable, "-m", "landstack.tiler"]
+    return ProcessService("tiler", cmd, "127.0.0.1", port, settings, env=env)
+
+
+def model_server_service(
+    settings: Settings, models: list[str], port: int = MODEL_SERVER_PORT
+) -> ProcessService:
+    """A KServe model server (landstack.model_server) on 127.0.0.1:port hosting registered `models`
+    (``name[:version]``) from the object store's registry, side by side."""
+    env = {
+        "LANDSTACK_MODEL_SERVER_REGISTRY_URL": settings.store_url,
+        "LANDSTACK_MODEL_SERVER_MODELS": ",".join(models),
+        "LANDSTACK_MODEL_SERVER_HTTP_PORT": str(port),
+        "LANDSTACK_MODEL_SERVER_GRPC_PORT": str(port + 1),
+        "LANDSTACK_MODEL_SERVER_ENABLE_GRPC": "false",
+        "LANDSTACK_MODEL_SERVER_S3_REGION": settings.s3_region,
+        **_s3_env("LANDSTACK_MODEL_SERVER_", settings),
+    }
+    cmd = [sys.executable, "-m", "landstack.model_server"]
+    return ProcessService("model-server", cmd, "127.0.0.1", port, settings, env=env)
+
+
+def wait_until_ready(url: str, seconds: float, what: str, log: Path | None = None) -> None:
+    """Block until `url` answers 200 (a readiness endpoint), or raise naming the service and its log."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    hint = f"; see {log}" if log else ""
+    raise ServiceError(f"{what} was not ready at {url} within {seconds:.0f} s{hint}")
+
+
+def _checkout_of(settings: Settings) -> Path | None:
+    """The source checkout holding <local_dir> (where `.tools/web` has the web map's npm packages)."""
+    parent = settings.local_dir.resolve().parent
+    return parent if (parent / "pyproject.toml").is_file() else None
+
+
+def map_url(port: int = TILER_PORT) -> str:
+    """Where the local web map is."""
+    return f"http://127.0.0.1:{port}{MAP_PATH}"
+
+
 def up(settings: Settings | None = None) -> list[ServiceStatus]:
-    """Start PostgreSQL+pgstac and moto (idempotent)."""
+    """Start PostgreSQL+pgstac, moto and the tiler with its web map (idempotent)."""
     s = settings or get_settings()
     pg = PostgresService(s)
     pg.up()
     moto = moto_service(s)
     moto.up()
-    return [pg.status(), moto.status()]
+    tiler = tiler_service(s)
+    tiler.up(wait_seconds=60)
+    return [pg.status(), moto.status(), tiler.status()]
 
 
 def down(settings: Settings | None = None) -> None:
     """Stop every local service started by `up` (and the STAC API started by the demo)."""
     s = settings or get_settings()
-    for name in ("stac-api", "moto"):
+    for name in ("model-server", "stac-api", "tiler", "moto"):
         ProcessService(name, [], "127.0.0.1", 0, s).down()
     PostgresService(s).down()
 
 
 def status(settings: Settings | None = None) -> list[ServiceStatus]:
     s = settings or get_settings()
-    return [PostgresService(s).status(), moto_service(s).status(), stac_api_service(s).status()]
+    return [
+        PostgresService(s).status(),
+        moto_service(s).status(),
+        stac_api_service(s).status(),
+        tiler_service(s).status(),
+    ]

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
-import fsspec
 import httpx
 import psycopg
 
 from landstack.catalog.validation import StacValidator, get_validator
-from landstack.pipelines.errors import PipelineError, StoreError
-from landstack.pipelines.layout import COLLECTIONS_PREFIX, PRODUCTS_PREFIX
+from landstack.pipelines.errors import PipelineError
 from landstack.pipelines.settings import Settings, get_settings
-from landstack.pipelines.store import ObjectStore
+from landstack.storage import ObjectStore, StoreError, UrlIndex
+from landstack.storage.layout import COLLECTIONS as COLLECTIONS_PREFIX
+from landstack.storage.layout import PRODUCTS as PRODUCTS_PREFIX
 
 CHUNK = 1000
 
@@ -199,16 +199,7 @@ class AssetChecker:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._listings: dict[str, set[str]] = {}
-        self._fs: dict[str, Any] = {}
-
-    def _filesystem(self, protocol: str) -> Any:
-        if protocol not in self._fs:
-            opts = self.settings.storage_options() if protocol == "s3" else {}
-            if protocol == "s3" and not opts:
-                opts = _s3_options(self.settings)
-            self._fs[protocol] = fsspec.filesystem(protocol, **opts)
-        return self._fs[protocol]
+        self._index = UrlIndex(settings.s3())
 
     def missing(self, href: str) -> str | None:
         """None when the href exists; otherwise why it is refused."""
@@ -217,26 +208,11 @@ class AssetChecker:
             return None  # not ours to check offline; products only reference the object store
         if scheme not in ("", "file", "s3"):
             return f"asset href {href} uses the unsupported scheme {scheme!r}; use file:// or s3://"
-        protocol = "s3" if scheme == "s3" else "file"
-        fs = self._filesystem(protocol)
-        path = fs._strip_protocol(href)
-        parent = posixpath.dirname(path)
-        if parent not in self._listings:
-            try:
-                self._listings[parent] = {fs._strip_protocol(p) for p in fs.ls(parent, detail=False)}
-            except (FileNotFoundError, NotADirectoryError):
-                self._listings[parent] = set()
-            except OSError as e:
-                return f"cannot check asset href {href}: {e}"
-        if path not in self._listings[parent]:
-            return f"asset href {href} does not exist"
-        return None
-
-
-def _s3_options(settings: Settings) -> dict[str, Any]:
-    # storage_options() only fills in S3 options for an s3:// store; assets may live in S3 anyway.
-    s3 = settings.model_copy(update={"store_url": "s3://x"})
-    return s3.storage_options()
+        try:
+            found = self._index.exists(href)
+        except StoreError as e:
+            return f"cannot check asset href {href}: {e}"
+        return None if found else f"asset href {href} does not exist"
 
 
 def _absolute_hrefs(item: dict[str, Any], file_href: str) -> None:
@@ -263,14 +239,11 @@ def iter_documents(
     keys = [k for k in store.list(prefix) if k.endswith((".json", ".ndjson"))]
     for start in range(0, len(keys), 256):
         batch = keys[start : start + 256]
-        try:
-            contents = store.fs.cat([store.path(k) for k in batch], on_error="return")
-        except OSError as e:
-            raise StoreError(f"cannot read {store.href(prefix)}: {e}") from e
+        contents = store.read_many(batch)
         for key in batch:
             href = store.href(key)
-            raw = contents.get(store.path(key))
-            if not isinstance(raw, bytes):
+            raw = contents[key]
+            if isinstance(raw, Exception):
                 yield href, href, Refused(key, href, f"cannot read {href}: {raw}")
                 continue
             lines = raw.splitlines() if key.endswith(".ndjson") else [raw]

@@ -32,10 +32,10 @@ import xarray as xr
 from rasterio.crs import CRS
 from rasterio.warp import transform as warp_transform
 
+from landstack.catalog.grid import stack_crs
 from landstack.pipelines.errors import SampleError
 from landstack.pipelines.features import FeatureConfig, _days, _offsets, series_features, time_steps
-from landstack.pipelines.ingest import stack_crs
-from landstack.pipelines.store import ObjectStore
+from landstack.storage import ObjectStore
 
 REQUIRED_COLUMNS = ("x", "y", "label")
 

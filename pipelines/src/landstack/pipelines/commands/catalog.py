@@ -6,11 +6,15 @@ from pathlib import Path
 
 import typer
 
-from landstack.catalog import CatalogError, load_products
+from landstack.catalog import load_products
 from landstack.catalog.build import build_catalogue
+from landstack.pipelines import validate
+from landstack.pipelines.commands._errors import ErrorMappingGroup
 
 app = typer.Typer(
-    help="The product catalogue: specs, STAC collections and INSPIRE records.", no_args_is_help=True
+    cls=ErrorMappingGroup,
+    help="The product catalogue: specs, STAC collections and INSPIRE records.",
+    no_args_is_help=True,
 )
 
 
@@ -22,11 +26,11 @@ def build(
     ),
 ) -> None:
     """Write every collection JSON and every INSPIRE XML under OUT."""
-    try:
-        written = build_catalogue(out, api_url=api_url)
-    except CatalogError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+    out = validate.output_folder(out, "--out")
+    if api_url is not None:
+        api_url = validate.check_url(api_url, "--api-url", schemes=validate.HTTP_SCHEMES, allow_path=False)
+    load_products()  # every spec is validated before the first file is written
+    written = build_catalogue(out, api_url=api_url)
     typer.echo(
         f"wrote {len(written.collections)} collections and {len(written.records)} INSPIRE records to {out}"
     )

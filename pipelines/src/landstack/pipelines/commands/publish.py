@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from landstack.catalog import CatalogError
-from landstack.pipelines.errors import PipelineError
-from landstack.pipelines.layout import COLLECTIONS_PREFIX, PRODUCTS_PREFIX
+from landstack.pipelines import validate
+from landstack.pipelines.commands._errors import ErrorMappingGroup
+from landstack.pipelines.errors import BadInputError
 from landstack.pipelines.settings import get_settings
+from landstack.storage.layout import COLLECTIONS as COLLECTIONS_PREFIX
+from landstack.storage.layout import PRODUCTS as PRODUCTS_PREFIX
 
-app = typer.Typer(help="Publish collections and items into the STAC catalogue.")
+app = typer.Typer(cls=ErrorMappingGroup, help="Publish collections and items into the STAC catalogue.")
+
+_DSN_SCHEMES = ("postgresql", "postgres")
 
 
 @app.callback(invoke_without_command=True)
@@ -25,33 +29,36 @@ def main(
     items: list[str] = typer.Option([PRODUCTS_PREFIX], help="store prefix of item JSON/NDJSON files"),
 ) -> None:
     """Upsert every collection, then every valid item whose assets exist (default target: --pgstac)."""
-    from landstack.pipelines.publish import ApiTarget, PgstacTarget, Target, publish
-    from landstack.pipelines.store import ObjectStore
+    from landstack.pipelines.publish import ApiTarget, PgstacTarget, PublishError, Target, publish
 
     s = get_settings()
     if api and (pgstac or dsn):
-        typer.echo("error: choose one target: --api URL, or --pgstac / --dsn DSN", err=True)
-        raise typer.Exit(2)
+        raise BadInputError("choose one target: --api URL, or --pgstac / --dsn DSN")
+    if api is not None:
+        api = validate.check_url(api, "--api", schemes=validate.HTTP_SCHEMES, allow_path=False)
+    if dsn is not None:
+        dsn = validate.check_url(dsn, "--dsn", schemes=_DSN_SCHEMES, allow_path=False)
+    collections = validate.check_key(collections, "--collections")
+    items = [validate.check_key(prefix, "--items") for prefix in items]
+    store = validate.output_store(s)
+    if not any(
+        store.list(prefix, ".json") or store.list(prefix, ".ndjson") for prefix in [collections, *items]
+    ):
+        raise BadInputError(
+            f"nothing to publish: no JSON under {store.href(collections)} or "
+            f"{', '.join(store.href(p) for p in items)}; "
+            "check --collections / --items and LANDSTACK_STORE_URL"
+        )
+    target: Target
+    if api:
+        token = s.stac_api_token.get_secret_value() if s.stac_api_token else None
+        target = ApiTarget(api, token)
+    else:
+        target = PgstacTarget(dsn or s.pg_dsn)
     try:
-        target: Target
-        if api:
-            token = s.stac_api_token.get_secret_value() if s.stac_api_token else None
-            target = ApiTarget(api, token)
-        else:
-            target = PgstacTarget(dsn or s.pg_dsn)
-        try:
-            report = publish(
-                ObjectStore.from_settings(s),
-                target,
-                collections_prefix=collections,
-                items_prefixes=items,
-                settings=s,
-            )
-        finally:
-            target.close()
-    except (PipelineError, CatalogError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+        report = publish(store, target, collections_prefix=collections, items_prefixes=items, settings=s)
+    finally:
+        target.close()
     for r in report.refused:
         typer.echo(f"refused {r.id} ({r.source}): {r.reason}", err=True)
     typer.echo(
@@ -59,4 +66,6 @@ def main(
         f"in {report.seconds:.1f} s ({report.items_per_second:.0f} items/s); {len(report.refused)} refused"
     )
     if report.refused:
-        raise typer.Exit(1)
+        raise PublishError(
+            f"{len(report.refused)} documents were refused (listed above); fix and publish again"
+        )

@@ -1,17 +1,29 @@
-"""`landstack samples`: the wide training table at labelled points."""
+"""`landstack samples`: the wide training table at labelled points or polygons."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from landstack.pipelines.commands.synth import parse_bbox
-from landstack.pipelines.errors import PipelineError
+from landstack.pipelines import validate
+from landstack.pipelines.commands._errors import ErrorMappingGroup
+from landstack.pipelines.commands._stack import StackRequest, stack_options
+from landstack.pipelines.errors import BadInputError
+from landstack.pipelines.settings import get_settings
+from landstack.storage import layout
 
-app = typer.Typer(help="Training samples: time series at labelled points into Parquet.")
+app = typer.Typer(
+    cls=ErrorMappingGroup, help="Training samples: time series at labelled points into Parquet."
+)
+
+_POLYGONS = ("Polygon", "MultiPolygon")
 
 
 @app.callback(invoke_without_command=True)
+@stack_options
 def extract(
+    request: StackRequest,
     points: str = typer.Option(None, help="Parquet with x, y, label[, group] (path or file:// / s3:// URL)"),
     points_crs: str = typer.Option("EPSG:4326", help="CRS of the point coordinates, e.g. EPSG:32633"),
     polygons: str = typer.Option(
@@ -19,47 +31,35 @@ def extract(
     ),
     polygons_crs: str = typer.Option("EPSG:4326", help="CRS of the polygon coordinates"),
     max_pixels_per_polygon: int = typer.Option(None, help="random subset of pixels per polygon"),
-    year: int = typer.Option(..., help="reference year (series covers year ± 3 months)"),
-    bbox: str = typer.Option(..., help="AOI minx,miny,maxx,maxy to search"),
-    crs: str = typer.Option("EPSG:4326", help="CRS of --bbox"),
-    catalog: str = typer.Option(None, help="static STAC collection.json href"),
-    api_url: str = typer.Option(None, help="STAC API root URL"),
-    target_crs: str = typer.Option("EPSG:3035", help="grid to sample on, or 'native'"),
-    out: str = typer.Option("samples/training.parquet", help="output key in the object store"),
+    out: str = typer.Option(layout.samples_key("training.parquet"), help="output key in the object store"),
 ) -> None:
     """Extract `<feature>_<t>` series at labelled points or polygons into a wide Parquet table."""
-    import json
-
-    import pandas as pd
-
-    from landstack.pipelines import ingest, samples
+    from landstack.pipelines import samples
     from landstack.pipelines.features import FeatureConfig
-    from landstack.pipelines.store import ObjectStore, open_url
-    from landstack.pipelines.synth import Aoi
 
     if (points is None) == (polygons is None):
-        typer.echo("error: give exactly one of --points or --polygons", err=True)
-        raise typer.Exit(2)
+        raise BadInputError("give exactly one of --points P.parquet or --polygons P.geojson")
+    out = validate.check_key(out, "--out")
+    store = validate.output_store(get_settings())
+    s3 = get_settings().s3()
+    geojson: dict[str, Any] | None = None
+    if points is not None:
+        points_crs = validate.check_crs(points_crs, "--points-crs")
+        pts = validate.read_parquet(points, "--points", s3, columns=("x", "y", "label"))
+        validate.check_columns(pts, f"--points {points!r}", numeric=("x", "y"), integer=("label",))
+    else:
+        polygons_crs = validate.check_crs(polygons_crs, "--polygons-crs")
+        geojson = validate.read_geojson(polygons, "--polygons", s3, geometry_types=_POLYGONS)
+        validate.check_feature_labels(geojson, f"--polygons {polygons!r}")
+        if max_pixels_per_polygon is not None:
+            validate.check_positive(max_pixels_per_polygon, "--max-pixels-per-polygon")
     cfg = FeatureConfig()
-    try:
-        aoi = Aoi(parse_bbox(bbox), crs)
-        source = points or polygons
-        with open_url(source if "://" in source else f"file://{source}") as f:
-            pts = pd.read_parquet(f) if points else None
-            geojson = None if points else json.load(f)
-        items = ingest.search_items(
-            aoi, f"{year - 1}-10-01", f"{year + 1}-03-31", catalog_href=catalog, api_url=api_url
+    stack = request.load(cfg.needed_bands, chunks=512)
+    if geojson is not None:
+        pts = samples.polygon_points(
+            stack, geojson, polygons_crs, max_pixels_per_polygon=max_pixels_per_polygon
         )
-        ingest.configure_gdal()
-        stack = ingest.load_stack(items, cfg.needed_bands, aoi=aoi, crs=target_crs, chunks=512)
-        if geojson is not None:
-            pts = samples.polygon_points(
-                stack, geojson, polygons_crs, max_pixels_per_polygon=max_pixels_per_polygon
-            )
-            points_crs = samples.stack_crs(stack).to_string()
-        table = samples.extract_samples(stack, pts, year, points_crs=points_crs, cfg=cfg)
-        href = samples.write_table(table, ObjectStore.from_settings(), out)
-    except PipelineError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+        points_crs = samples.stack_crs(stack).to_string()
+    table = samples.extract_samples(stack, pts, request.year, points_crs=points_crs, cfg=cfg)
+    href = samples.write_table(table, store, out)
     typer.echo(f"wrote {len(table)} rows x {table.shape[1]} columns to {href}")

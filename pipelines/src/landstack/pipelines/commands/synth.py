@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from typing import TYPE_CHECKING
 
 import typer
 
-from landstack.pipelines.errors import PipelineError
+from landstack.pipelines import validate
+from landstack.pipelines.commands._errors import ErrorMappingGroup
+from landstack.pipelines.errors import BadInputError
+from landstack.pipelines.settings import get_settings
+from landstack.storage import layout
 
-app = typer.Typer(help="Synthetic Sentinel-2 L2A archives with known ground truth.")
+if TYPE_CHECKING:
+    from landstack.pipelines.synth import Aoi
 
+app = typer.Typer(cls=ErrorMappingGroup, help="Synthetic Sentinel-2 L2A archives with known ground truth.")
 
-def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    """'minx,miny,maxx,maxy' as four floats."""
-    try:
-        a, b, c, d = (float(v) for v in text.split(","))
-    except ValueError as e:
-        raise typer.BadParameter(f"bbox {text!r} must be minx,miny,maxx,maxy") from e
-    return (a, b, c, d)
+# The scene is generated whole in memory: an AOI edge beyond this is a mistake, not a request.
+MAX_AOI_EDGE_M = 100_000.0
 
 
 @app.callback(invoke_without_command=True)
@@ -30,29 +31,45 @@ def synth(
     provider: str = typer.Option(
         "earth-search", help="asset naming: earth-search (blue, nir, scl) or band-id (B02, SCL)"
     ),
-    prefix: str = typer.Option("synthetic", help="key prefix in the object store (LANDSTACK_STORE_URL)"),
+    prefix: str = typer.Option(
+        f"{layout.ARCHIVE}/synthetic", help="key prefix in the object store (LANDSTACK_STORE_URL)"
+    ),
     points_per_class: int = typer.Option(100, help="labelled sample points per class"),
     workers: int = typer.Option(2, help="acquisitions rendered in parallel"),
 ) -> None:
     """Write COGs, STAC items (+ a static collection), truth layers and sample points."""
-    from landstack.pipelines.store import ObjectStore
+    from landstack.pipelines import s2
     from landstack.pipelines.synth import Aoi, SynthConfig, write_archive
 
+    crs = validate.check_crs(crs, "--crs")
+    aoi = Aoi(validate.parse_bbox(bbox, crs), crs)
+    _check_aoi_size(aoi)
+    first, last = validate.check_date_range(start, end)
     cfg = SynthConfig(
-        aoi=Aoi(parse_bbox(bbox), crs),
-        start=dt.date.fromisoformat(start),
-        end=dt.date.fromisoformat(end),
+        aoi=aoi,
+        start=first,
+        end=last,
         seed=seed,
-        provider=provider,
-        points_per_class=points_per_class,
-        workers=workers,
+        provider=validate.check_choice(provider, sorted(s2.PROVIDERS), "--provider"),
+        points_per_class=validate.check_positive(points_per_class, "--points-per-class"),
+        workers=validate.check_positive(workers, "--workers"),
     )
-    try:
-        store = ObjectStore.from_settings()
-        result = write_archive(cfg, store, prefix)
-    except PipelineError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+    prefix = validate.check_key(prefix, "--prefix")
+    store = validate.output_store(get_settings())
+    result = write_archive(cfg, store, prefix)
     typer.echo(f"wrote {len(result.item_keys)} items; collection {store.href(result.collection_key)}")
     typer.echo(f"truth: {', '.join(store.href(k) for k in result.truth_keys.values())}")
     typer.echo(f"samples: {store.href(result.samples_key)}")
+
+
+def _check_aoi_size(aoi: Aoi) -> None:
+    from landstack.catalog.grid import utm_epsg
+
+    lon0, lat0, lon1, lat1 = aoi.to_crs("EPSG:4326")
+    minx, miny, maxx, maxy = aoi.to_crs(f"EPSG:{utm_epsg((lon0 + lon1) / 2, (lat0 + lat1) / 2)}")
+    edge = max(maxx - minx, maxy - miny)
+    if edge > MAX_AOI_EDGE_M:
+        raise BadInputError(
+            f"--bbox {aoi.bbox} spans {edge / 1000:.0f} km; the synthetic archive covers at most "
+            f"{MAX_AOI_EDGE_M / 1000:.0f} km per side: give a smaller AOI"
+        )

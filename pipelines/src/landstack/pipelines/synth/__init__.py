@@ -5,7 +5,8 @@ its spectral-temporal behaviour, `clouds` the atmosphere (clouds, shadows, SCL),
 writes COGs, STAC items, the truth layers and labelled sample points to an object store.
 """
 
+from landstack.catalog.grid import Aoi
 from landstack.pipelines.synth.archive import SynthConfig, SynthResult, write_archive
-from landstack.pipelines.synth.scene import Aoi, Scene, make_scene
+from landstack.pipelines.synth.scene import Scene, make_scene
 
 __all__ = ["Aoi", "Scene", "SynthConfig", "SynthResult", "make_scene", "write_archive"]

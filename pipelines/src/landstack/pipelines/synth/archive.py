@@ -8,6 +8,8 @@ Layout under `prefix` in the object store (asset keys in the provider's style):
     truth/landcover.tif             CLCplus classes 1..11 (10 m, nodata 255)
     truth/imperviousness.tif        imperviousness 0..100 % (nodata 255)
     truth/builtup.tif               0 none, 1 residential, 2 non-residential (nodata 255)
+    truth/builtup-area.tif          built-up surface per 10 m cell in m² (0 or 100): bands S, NRES
+    truth/impervious-classes.tif    0 bare/other, 1 impervious, 2 vegetation, 3 water (CISC classes)
     truth/objects.tif               parcel id (int32)
     truth/samples.parquet           labelled points: x, y, label, group, imperviousness, builtup
     scene.json                      the AOI, grid, seed and file list
@@ -26,28 +28,26 @@ import pandas as pd
 import pystac
 import rasterio
 from affine import Affine
-from pystac.extensions.eo import Band as EOBand
-from pystac.extensions.eo import EOExtension
-from pystac.extensions.projection import ProjectionExtension
-from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 from rasterio.io import MemoryFile
-from rasterio.warp import transform_geom
 
+from landstack.catalog.grid import Aoi, TileGrid
+from landstack.catalog.items import Asset, FileInfo, build_item
+from landstack.catalog.mgrs import mgrs_tile_at
 from landstack.pipelines import s2
-from landstack.pipelines.store import ObjectStore
 from landstack.pipelines.synth import clouds, phenology
 from landstack.pipelines.synth.scene import (
     BUILTUP_NON_RESIDENTIAL,
     BUILTUP_RESIDENTIAL,
     CLASSES,
-    Aoi,
     Scene,
     make_scene,
     sample_points,
     smooth_noise,
 )
+from landstack.storage import ObjectStore
 
 COLLECTION_ID = "sentinel-2-l2a-synthetic"
+_COSPAR = {"sentinel-2a": "2015-028A", "sentinel-2b": "2017-013A"}
 _VEG_CLASSES = np.array([2, 3, 4, 5, 6, 7])
 
 
@@ -94,14 +94,20 @@ def acquisition_dates(cfg: SynthConfig) -> list[tuple[int, dt.date]]:
 
 
 def _cog_bytes(
-    arr: np.ndarray, crs: str, transform: Affine, nodata: float | None, compress: str = "zstd"
+    arr: np.ndarray,
+    crs: str,
+    transform: Affine,
+    nodata: float | None,
+    compress: str = "zstd",
+    descriptions: tuple[str, ...] = (),
 ) -> bytes:
-    h, w = arr.shape
+    bands = arr if arr.ndim == 3 else arr[None]
+    _, h, w = bands.shape
     prof: dict[str, Any] = {
         "driver": "COG",
         "width": w,
         "height": h,
-        "count": 1,
+        "count": bands.shape[0],
         "dtype": arr.dtype.name,
         "crs": crs,
         "transform": transform,
@@ -115,7 +121,9 @@ def _cog_bytes(
         prof["nodata"] = nodata
     with MemoryFile() as mf:
         with mf.open(**prof) as ds:
-            ds.write(arr, 1)
+            ds.write(bands)
+            for i, d in enumerate(descriptions, start=1):
+                ds.set_band_description(i, d)
         return bytes(mf.read())
 
 
@@ -243,18 +251,11 @@ class _Renderer:
         return scl
 
 
-def _mgrs_tile(epsg: int, lat: float) -> str:
-    letters = "CDEFGHJKLMNPQRSTUVWX"
-    band = letters[min(len(letters) - 1, max(0, int((lat + 80) // 8)))]
-    return f"{epsg % 100:02d}{band}SY"  # synthetic grid square
-
-
 def _item_id(scene: Scene, index: int, day: dt.date) -> str:
-    epsg = int(scene.crs.split(":")[1])
-    x0, y0, _x1, y1 = scene.bounds
-    lat = transform_geom(scene.crs, "EPSG:4326", {"type": "Point", "coordinates": [x0, (y0 + y1) / 2]})
-    tile = _mgrs_tile(epsg, lat["coordinates"][1])
-    return f"S2{'A' if index % 2 == 0 else 'B'}_{tile}_{day:%Y%m%d}_0_L2A"
+    """An id in the providers' style, on the real Sentinel-2 tile of the scene's north-west corner."""
+    x0, _y0, _x1, y1 = scene.bounds
+    tile = mgrs_tile_at(x0, y1 - 1.0, scene.crs)
+    return f"S2{'A' if index % 2 == 0 else 'B'}_{tile.id}_{day:%Y%m%d}_0_L2A"
 
 
 def _item(
@@ -262,18 +263,11 @@ def _item(
     scene: Scene,
     index: int,
     day: dt.date,
-    hrefs: dict[str, str],
+    files: dict[str, tuple[str, FileInfo]],
     stats: dict[str, float],
     offset: int,
     baseline: str,
 ) -> pystac.Item:
-    epsg = int(scene.crs.split(":")[1])
-    x0, y0, x1, y1 = scene.bounds
-    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
-    geom = transform_geom(scene.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]})
-    lons = [p[0] for p in geom["coordinates"][0]]
-    lats = [p[1] for p in geom["coordinates"][0]]
-    bbox = [min(lons), min(lats), max(lons), max(lats)]
     platform = "sentinel-2a" if index % 2 == 0 else "sentinel-2b"
     item_id = _item_id(scene, index, day)
     tile = item_id.split("_")[1]
@@ -283,6 +277,9 @@ def _item(
         "platform": platform,
         "constellation": "sentinel-2",
         "instruments": ["msi"],
+        "eo:cloud_cover": round(cloud, 4),
+        "sat:orbit_state": "descending",  # Sentinel-2 images the day side on descending passes
+        "sat:platform_international_designator": _COSPAR[platform],
         "s2:product_type": "S2MSI2A",
         "s2:processing_baseline": baseline,
         "s2:mgrs_tile": tile,
@@ -305,45 +302,48 @@ def _item(
     }
     if cfg.provider == "earth-search":
         props["earthsearch:boa_offset_applied"] = False
-    item = pystac.Item(
-        item_id, geometry=geom, bbox=bbox, datetime=when, properties=props, collection=cfg.collection_id
-    )
-    EOExtension.ext(item, add_if_missing=True).cloud_cover = round(cloud, 4)
-    ProjectionExtension.ext(item, add_if_missing=True).epsg = epsg
-    RasterExtension.add_to(item)
+    grid = TileGrid(scene.crs, scene.transform, scene.shape)
     h, w = scene.shape
-    for band, href in hrefs.items():
+    t = scene.transform
+    assets: dict[str, Asset] = {}
+    for band, (href, info) in files.items():
         meta = s2.BANDS[band]
         k = meta.resolution // 10
-        key = s2.asset_key(band, cfg.provider)
-        asset = pystac.Asset(href, title=meta.description, media_type=pystac.MediaType.COG, roles=["data"])
-        item.add_asset(key, asset)
-        pe = ProjectionExtension.ext(asset)
-        pe.shape = [h // k, w // k]
-        t = scene.transform
-        pe.transform = [float(meta.resolution), 0.0, t.c, 0.0, -float(meta.resolution), t.f]
+        res = float(meta.resolution)
+        asset = Asset(
+            href,
+            pystac.MediaType.COG,
+            ["data"],
+            title=meta.description,
+            file=info,
+            grid=TileGrid(scene.crs, Affine(res, 0.0, t.c, 0.0, -res, t.f), (h // k, w // k)),
+        )
         if band == "SCL":
-            rb = RasterBand.create(nodata=0, data_type=DataType.UINT8, spatial_resolution=meta.resolution)
+            asset.fields["raster:bands"] = [{"nodata": 0, "data_type": "uint8", "spatial_resolution": res}]
         else:
             asset.roles = ["data", "reflectance"]
-            EOExtension.ext(asset).bands = [
-                EOBand.create(
-                    name=band,
-                    common_name=meta.common_name,
-                    center_wavelength=meta.center_wavelength,
-                    full_width_half_max=meta.full_width_half_max,
-                    description=meta.description,
-                )
+            asset.fields["eo:bands"] = [
+                {
+                    "name": band,
+                    **({"common_name": meta.common_name} if meta.common_name else {}),
+                    "description": meta.description,
+                    "center_wavelength": meta.center_wavelength,
+                    "full_width_half_max": meta.full_width_half_max,
+                }
             ]
-            rb = RasterBand.create(
-                nodata=0,
-                data_type=DataType.UINT16,
-                spatial_resolution=meta.resolution,
-                scale=1 / s2.QUANTIFICATION_VALUE,
-                offset=offset / s2.QUANTIFICATION_VALUE,
-            )
-        RasterExtension.ext(asset).bands = [rb]
-    return item
+            asset.fields["raster:bands"] = [
+                {
+                    "nodata": 0,
+                    "data_type": "uint16",
+                    "spatial_resolution": res,
+                    "scale": 1 / s2.QUANTIFICATION_VALUE,
+                    "offset": offset / s2.QUANTIFICATION_VALUE,
+                }
+            ]
+        assets[s2.asset_key(band, cfg.provider)] = asset
+    return build_item(
+        item_id, grid=grid, datetime=when, properties=props, assets=assets, collection=cfg.collection_id
+    )
 
 
 def _write_acquisition(
@@ -358,7 +358,7 @@ def _write_acquisition(
     bands, scl, stats = renderer.render(index, day)
     baseline = s2.processing_baseline_for(day.year, day.month, day.day)
     offset = s2.boa_offset(baseline)
-    hrefs: dict[str, str] = {}
+    files: dict[str, tuple[str, FileInfo]] = {}
     t = scene.transform
     epsg_crs = scene.crs
     item_id = _item_id(scene, index, day)
@@ -367,8 +367,9 @@ def _write_acquisition(
         transform = Affine(float(res), 0.0, t.c, 0.0, -float(res), t.f)
         arr = scl if band == "SCL" else s2.to_dn(refl, offset)
         key = f"{prefix}/{item_id}/{band}.tif"
-        hrefs[band] = store.put_bytes(key, _cog_bytes(arr, epsg_crs, transform, 0, cfg.compress))
-    item = _item(cfg, scene, index, day, hrefs, stats, offset, baseline)
+        data = _cog_bytes(arr, epsg_crs, transform, 0, cfg.compress)
+        files[band] = (store.put_bytes(key, data), FileInfo.of_bytes(data))
+    item = _item(cfg, scene, index, day, files, stats, offset, baseline)
     item.set_self_href(store.href(f"{prefix}/items/{item.id}.json"))
     return item
 
@@ -419,19 +420,32 @@ def collection_doc(cfg: SynthConfig, items: list[pystac.Item], self_href: str) -
     }
 
 
+def impervious_classes(landcover: np.ndarray) -> np.ndarray:
+    """The 4 impervious classes of a CLCplus land-cover map: sealed → 1, vegetated → 2, water → 3."""
+    out = np.zeros(landcover.shape, np.uint8)
+    out[landcover == 1] = 1
+    out[np.isin(landcover, [2, 3, 4, 5, 6, 7, 8])] = 2
+    out[landcover == 10] = 3
+    out[landcover == 255] = 255
+    return out
+
+
 def _write_truth(
     store: ObjectStore, prefix: str, scene: Scene, cfg: SynthConfig
 ) -> tuple[dict[str, str], str]:
-    layers = {
-        "landcover": (scene.landcover, 255),
-        "imperviousness": (scene.imperviousness, 255),
-        "builtup": (scene.builtup, 255),
-        "objects": (scene.objects, None),
+    area = np.stack([np.where(scene.builtup > 0, 100, 0), np.where(scene.builtup == 2, 100, 0)])
+    layers: dict[str, tuple[np.ndarray, float | None, tuple[str, ...]]] = {
+        "landcover": (scene.landcover, 255, ()),
+        "imperviousness": (scene.imperviousness, 255, ("IMD",)),
+        "builtup": (scene.builtup, 255, ()),
+        "builtup-area": (area.astype(np.uint8), 255, ("S", "NRES")),
+        "impervious-classes": (impervious_classes(scene.landcover), 255, ()),
+        "objects": (scene.objects, None, ()),
     }
     keys: dict[str, str] = {}
-    for name, (arr, nodata) in layers.items():
+    for name, (arr, nodata, names) in layers.items():
         key = f"{prefix}/truth/{name}.tif"
-        store.put_bytes(key, _cog_bytes(arr, scene.crs, scene.transform, nodata, cfg.compress))
+        store.put_bytes(key, _cog_bytes(arr, scene.crs, scene.transform, nodata, cfg.compress, names))
         keys[name] = key
     pts = pd.DataFrame(sample_points(scene, cfg.points_per_class, cfg.seed))
     pts.attrs["crs"] = scene.crs

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from affine import Affine
-from rasterio.crs import CRS
-from rasterio.warp import transform_bounds
 
 from landstack.catalog import get_layer
+from landstack.catalog.grid import Aoi, TileGrid, utm_crs
 from landstack.pipelines.errors import ConfigError
 
 # The 11 land-cover classes of the CLCplus Backbone style RAS layer (codes 1..11; the catalogue
@@ -28,43 +27,6 @@ _CLASS_WEIGHTS = np.array([0.13, 0.09, 0.10, 0.07, 0.08, 0.11, 0.15, 0.06, 0.07,
 BUILTUP_NONE, BUILTUP_RESIDENTIAL, BUILTUP_NON_RESIDENTIAL = 0, 1, 2
 SEALED_THRESHOLD = 50  # imperviousness % from which a pixel is class 1 (Sealed)
 GRID_STEP = 60.0  # the coarsest band resolution: every band grid nests in it
-
-
-@dataclass(frozen=True)
-class Aoi:
-    """An area of interest: bbox (minx, miny, maxx, maxy) in `crs`."""
-
-    bbox: tuple[float, float, float, float]
-    crs: str = "EPSG:4326"
-
-    @classmethod
-    def around(cls, lon: float, lat: float, size_m: float) -> Aoi:
-        """A square AOI of `size_m` metres centred on lon/lat (in the point's UTM zone)."""
-        epsg = utm_epsg(lon, lat)
-        from rasterio.warp import transform
-
-        xs, ys = transform("EPSG:4326", f"EPSG:{epsg}", [lon], [lat])
-        h = size_m / 2
-        return cls((xs[0] - h, ys[0] - h, xs[0] + h, ys[0] + h), f"EPSG:{epsg}")
-
-    def to_crs(self, crs: str) -> tuple[float, float, float, float]:
-        """The bbox in another CRS (outer bounds)."""
-        try:
-            b = transform_bounds(
-                CRS.from_user_input(self.crs), CRS.from_user_input(crs), *self.bbox, densify_pts=21
-            )
-        except Exception as e:
-            raise ConfigError(f"cannot transform AOI {self.bbox} from {self.crs} to {crs}: {e}") from e
-        return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
-
-    def __str__(self) -> str:
-        return f"bbox {tuple(round(v, 6) for v in self.bbox)} ({self.crs})"
-
-
-def utm_epsg(lon: float, lat: float) -> int:
-    """EPSG code of the WGS 84 / UTM zone containing lon/lat."""
-    zone = min(60, max(1, math.floor((lon + 180) / 6) + 1))
-    return (32600 if lat >= 0 else 32700) + zone
 
 
 @dataclass
@@ -97,16 +59,14 @@ class Scene:
 def scene_grid(aoi: Aoi) -> tuple[str, Affine, tuple[int, int]]:
     """UTM CRS, 10 m transform and shape of an AOI, snapped outwards to the 60 m grid."""
     lon0, lat0, lon1, lat1 = aoi.to_crs("EPSG:4326")
-    crs = f"EPSG:{utm_epsg((lon0 + lon1) / 2, (lat0 + lat1) / 2)}"
-    x0, y0, x1, y1 = aoi.to_crs(crs) if aoi.crs != crs else aoi.bbox
-    x0, y0 = math.floor(x0 / GRID_STEP) * GRID_STEP, math.floor(y0 / GRID_STEP) * GRID_STEP
-    x1, y1 = math.ceil(x1 / GRID_STEP) * GRID_STEP, math.ceil(y1 / GRID_STEP) * GRID_STEP
-    w, h = round((x1 - x0) / 10), round((y1 - y0) / 10)
+    crs = utm_crs((lon0 + lon1) / 2, (lat0 + lat1) / 2)
+    grid = TileGrid.from_bounds(aoi.to_crs(crs), 10.0, crs, align=GRID_STEP)
+    h, w = grid.shape
     if w < 60 or h < 60:
         raise ConfigError(f"AOI {aoi} is smaller than 600 m x 600 m; give a larger bbox")
     if w * h > 30_000_000:
         raise ConfigError(f"AOI {aoi} has {w}x{h} pixels at 10 m; split it (at most 30 Mpx per archive)")
-    return crs, Affine(10.0, 0.0, x0, 0.0, -10.0, y1), (h, w)
+    return crs, grid.transform, (h, w)
 
 
 def _parcels(h: int, w: int, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:

@@ -1,19 +1,23 @@
 """Settings of a model server (environment variables with the LANDSTACK_MODEL_SERVER_ prefix).
 
-A server hosts one model from the registry (`registry_url` + `model_name` + `model_version`) or
-one model file (`model_url`); the same image serves TempCNN, U-Net and the impervious CNN because
-the weights carry their architecture and metadata.
+One process serves one or several models side by side, from the registry (`registry_url` with
+`model_name` + `model_version`, or a list `models` of ``name[:version]``, or every model whose name
+starts with `registry_prefix`) or one model file (`model_url`); the same image serves TempCNN,
+U-Net and the impervious CNN because the weights carry their architecture and metadata.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from landstack.model_server.errors import ModelSourceError
+from landstack.storage import S3Settings
 
 
-class ModelServerSettings(BaseSettings):
+class ModelServerSettings(S3Settings, BaseSettings):
     """Every field can be set as LANDSTACK_MODEL_SERVER_<FIELD>."""
 
     model_config = SettingsConfigDict(
@@ -27,32 +31,40 @@ class ModelServerSettings(BaseSettings):
     http_port: int = 8080
     grpc_port: int = 8081
     enable_grpc: bool = False
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="registry models served side by side, comma-separated name[:version] (version: latest)",
+    )
+    registry_prefix: str | None = Field(
+        None, description="serve the latest version of every registered model whose name starts with this"
+    )
     max_batch: int = Field(65536, description="largest first dimension accepted in one request")
+    max_payload_bytes: int = Field(
+        512 * 2**20, description="largest request body (REST answers 413) and gRPC message accepted"
+    )
     device: str | None = Field(None, description="torch device; default cuda when available, else cpu")
     torch_threads: int | None = None
+    chunk_size: int = Field(4096, description="samples per forward pass inside one request (bounds memory)")
+    fold_batchnorm: bool = Field(True, description="merge batch norm into the convolutions at load")
+    autocast: Literal["bf16", "fp16", "off"] = Field("bf16", description="reduced precision on CUDA")
 
-    s3_endpoint_url: str | None = None
-    s3_access_key_id: SecretStr | None = None
-    s3_secret_access_key: SecretStr | None = None
-    s3_region: str = "us-east-1"
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelServerSettings:
+        if (self.models or self.registry_prefix) and not self.registry_url:
+            raise ModelSourceError(
+                "LANDSTACK_MODEL_SERVER_MODELS / _REGISTRY_PREFIX name registry models: "
+                "set LANDSTACK_MODEL_SERVER_REGISTRY_URL too"
+            )
         if not (self.registry_url or self.model_url):
             raise ModelSourceError(
                 "no model source: set LANDSTACK_MODEL_SERVER_REGISTRY_URL (with _MODEL_NAME) "
                 "or LANDSTACK_MODEL_SERVER_MODEL_URL"
             )
         return self
-
-    def storage_options(self, url: str) -> dict[str, object]:
-        """fsspec options for an s3:// source (nothing for local files)."""
-        if not url.startswith("s3://"):
-            return {}
-        opts: dict[str, object] = {"client_kwargs": {"region_name": self.s3_region}}
-        if self.s3_endpoint_url:
-            opts["endpoint_url"] = self.s3_endpoint_url
-        if self.s3_access_key_id and self.s3_secret_access_key:
-            opts["key"] = self.s3_access_key_id.get_secret_value()
-            opts["secret"] = self.s3_secret_access_key.get_secret_value()
-        return opts

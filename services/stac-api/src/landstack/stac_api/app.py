@@ -24,6 +24,7 @@ from stac_fastapi.api.models import (
 from stac_fastapi.api.models import JSONResponse as StacJSONResponse
 from stac_fastapi.api.routes import create_async_endpoint
 from stac_fastapi.extensions import BulkTransactionExtension
+from stac_fastapi.extensions.filter import ItemCollectionFilterExtension, SearchFilterExtension
 from stac_fastapi.extensions.query import QueryConformanceClasses
 from stac_fastapi.extensions.transaction import TransactionExtension
 from stac_fastapi.pgstac.config import PostgresSettings
@@ -36,7 +37,8 @@ from stac_fastapi.types.search import APIRequest
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from landstack.stac_api import inspire
+from landstack.stac_api import inspire, store_route
+from landstack.stac_api.assets import AssetLinker
 from landstack.stac_api.auth import WRITE_ROUTES, Authenticator, require_write
 from landstack.stac_api.bulk import LoaderBulkTransactions
 from landstack.stac_api.conformance import (
@@ -47,7 +49,8 @@ from landstack.stac_api.conformance import (
     QueryExtension,
     sort_extension,
 )
-from landstack.stac_api.errors import AuthError
+from landstack.stac_api.errors import AuthError, ConfigError
+from landstack.stac_api.queryables import LandstackFilters
 from landstack.stac_api.settings import ApiSettings
 
 _VERSION = "0.1.0"
@@ -100,8 +103,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     authenticator = Authenticator(s)
 
     extensions = Extensions(
-        search_map={"query": QueryExtension(), "sort": sort_extension()},
-        item_collection_map={"query": QueryExtension(conformance_classes=[QueryConformanceClasses.ITEMS])},
+        search_map={
+            "query": QueryExtension(),
+            "sort": sort_extension(),
+            "filter": SearchFilterExtension(client=LandstackFilters()),
+        },
+        item_collection_map={
+            "query": QueryExtension(conformance_classes=[QueryConformanceClasses.ITEMS]),
+            "filter": ItemCollectionFilterExtension(client=LandstackFilters()),
+        },
         settings=pg_settings,
     )
     post_model = create_post_request_model(extensions.search, base_model=LandstackSearch)
@@ -140,9 +150,17 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.authenticator = authenticator
+    linker = AssetLinker(s)
+    app.state.asset_linker = linker
     app.add_exception_handler(AuthError, _auth_error)  # type: ignore[arg-type]
     # Registered before the STAC routes so /collections/{id}/inspire.xml is never shadowed.
     app.include_router(inspire.router)
+    if s.serve_store:
+        if linker.store is None:
+            raise ConfigError("LANDSTACK_API_SERVE_STORE needs LANDSTACK_API_STORE_URL (the store to serve)")
+        app.state.asset_store = linker.store
+        app.state.store_prefixes = s.store_public_prefixes
+        app.include_router(store_route.router)
 
     StacApi(
         app=app,
@@ -155,7 +173,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         search_post_request_model=post_model,
         collections_get_request_model=collection_search.GET,
         middlewares=[
-            Middleware(BrotliMiddleware),
+            # Byte ranges of stored objects must reach the client as they are, never re-encoded.
+            Middleware(BrotliMiddleware, excluded_handlers=[r"^/store/"]),
             Middleware(ProxyHeaderMiddleware),
             Middleware(
                 CORSMiddleware,

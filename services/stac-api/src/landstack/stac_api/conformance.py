@@ -7,9 +7,12 @@
 - The transaction extension refuses an item without `links`, which STAC allows to be empty and
   which the server computes anyway; a missing `links` is read as `[]`.
 - `"fields": null` is accepted, but the fields extension defines an object: it is a 400.
+- The fields extension itself is applied here, after the search (see `fields.py`): pgstac
+  ignores the difference between a missing and an empty `include`.
 - pgstac strips null values, so an item with a period (`"datetime": null`, which STAC requires
   to be present, with start/end_datetime) comes back without `datetime`; it is restored.
-- Paging links are written with rel `previous`; STAC API and pystac-client use `prev`.
+- Paging links are written with rel `previous`; STAC API and pystac-client use `prev`; the
+  paging links of `/collections` are typed GeoJSON, but a page of collections is JSON.
 - A POST search filter must be CQL2-JSON; CQL2-text (with `filter-lang`) is parsed into it.
 - Sort is declared only as v1.1.0, which clients knowing v1.0.0 do not recognise; v1.1.0 only
   adds sortables to v1.0.0, so both are declared.
@@ -40,6 +43,8 @@ from starlette.responses import Response
 
 from landstack.catalog import layer_ids
 from landstack.catalog.stac import ISO19139_MEDIA_TYPE
+from landstack.stac_api.assets import AssetLinker
+from landstack.stac_api.fields import FieldsSpec
 
 GEOJSON = "application/geo+json"
 
@@ -64,7 +69,19 @@ def _restore_datetime(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def _as_geojson(result: Any) -> Any:
+def _get_fields(request: Request, kwargs: dict[str, Any]) -> FieldsSpec | None:
+    """The GET `fields` parameter as a spec; it is taken out of `kwargs` (applied here, not in pgstac)."""
+    values = kwargs.pop("fields", None)
+    if values is None and "fields" not in request.query_params:
+        return None
+    kwargs["fields"] = None
+    return FieldsSpec.from_get(list(values or []))
+
+
+def _as_geojson(result: Any, spec: FieldsSpec | None = None) -> Any:
+    if isinstance(result, dict) and spec is not None:
+        features = [spec.apply(_restore_datetime(f)) for f in result.get("features") or []]
+        return _as_geojson(Response(json.dumps({**result, "features": features}), status_code=200))
     if isinstance(result, Response):
         if result.status_code != 200:
             return result
@@ -190,30 +207,68 @@ class LenientItemCollection(ItemCollection):
 class LandstackClient(CoreCrudClient):
     """stac-fastapi-pgstac's client with GeoJSON responses and INSPIRE links."""
 
-    async def post_search(self, *args: Any, **kwargs: Any) -> Any:
-        return _as_geojson(await super().post_search(*args, **kwargs))
+    async def post_search(self, search_request: PgstacSearch, request: Request, **kwargs: Any) -> Any:
+        # The raw body tells a missing `include` from a null one (the model cannot).
+        spec = FieldsSpec.from_post(await request.json()) if getattr(search_request, "fields", None) else None
+        if spec is not None:
+            search_request.fields = None
+        result = await super().post_search(search_request, request=request, **kwargs)
+        return _as_geojson(_link_assets(result, request), spec)
 
-    async def get_search(self, *args: Any, **kwargs: Any) -> Any:
-        return _as_geojson(await super().get_search(*args, **kwargs))
+    async def get_search(self, request: Request, **kwargs: Any) -> Any:
+        spec = _get_fields(request, kwargs)
+        return _as_geojson(_link_assets(await super().get_search(request, **kwargs), request), spec)
 
-    async def item_collection(self, *args: Any, **kwargs: Any) -> Any:
-        return _as_geojson(await super().item_collection(*args, **kwargs))
+    async def item_collection(self, collection_id: str, request: Request, **kwargs: Any) -> Any:
+        spec = _get_fields(request, kwargs)
+        result = await super().item_collection(collection_id, request, **kwargs)
+        return _as_geojson(_link_assets(result, request), spec)
 
     async def get_item(self, *args: Any, **kwargs: Any) -> Any:
         item = await super().get_item(*args, **kwargs)
-        return _restore_datetime(item) if isinstance(item, dict) else item
+        if not isinstance(item, dict):
+            return item
+        linker = _linker(kwargs["request"])
+        if linker is not None:
+            linker.item(item, get_base_url(kwargs["request"]))
+        return _restore_datetime(item)
 
     async def get_collection(self, *args: Any, **kwargs: Any) -> Any:
         collection = await super().get_collection(*args, **kwargs)
         _link_record(collection, kwargs["request"])
+        linker = _linker(kwargs["request"])
+        if linker is not None and isinstance(collection, dict):
+            linker.collection(collection)
         return collection
 
     async def all_collections(self, *args: Any, **kwargs: Any) -> Any:
         result = await super().all_collections(*args, **kwargs)
         if isinstance(result, dict):
+            for link in _fix_links(result).get("links") or []:
+                if link.get("rel") in ("next", "prev"):
+                    link["type"] = "application/json"  # a page of collections is not GeoJSON
+            linker = _linker(kwargs["request"])
             for collection in result.get("collections", []):
                 _link_record(collection, kwargs["request"])
+                if linker is not None:
+                    linker.collection(collection)
         return result
+
+
+def _linker(request: Request) -> AssetLinker | None:
+    linker = getattr(request.app.state, "asset_linker", None)
+    return linker if isinstance(linker, AssetLinker) and linker.active else None
+
+
+def _link_assets(result: Any, request: Request) -> Any:
+    """Search results with public asset hrefs and map links (see assets.py)."""
+    linker = _linker(request)
+    if linker is None or not isinstance(result, dict):
+        return result
+    base = get_base_url(request)
+    for feature in result.get("features") or []:
+        linker.item(feature, base)
+    return result
 
 
 def _link_record(collection: dict[str, Any], request: Request) -> None:

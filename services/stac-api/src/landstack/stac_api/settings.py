@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from landstack.storage import S3Settings
+
 Scope = Literal["read", "write"]
 
 
@@ -54,7 +56,7 @@ def _key_list(value: Any) -> Any:
     return value
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(S3Settings, BaseSettings):
     """STAC API settings; every field can be set as LANDSTACK_API_<FIELD>."""
 
     model_config = SettingsConfigDict(env_prefix="LANDSTACK_API_", extra="ignore")
@@ -95,6 +97,31 @@ class ApiSettings(BaseSettings):
     title: str = "landstack STAC API"
     description: str = (
         "Land-cover and imperviousness layers derived from Sentinel-2, as STAC collections and items"
+    )
+
+    store_url: str | None = Field(
+        None,
+        description="object store root (file:// or s3://) of the published assets; asset hrefs under it "
+        "are answered with a URL a client on another machine can fetch",
+    )
+    asset_base_url: str | None = Field(
+        None,
+        description="public https base URL of the store root (public bucket or CDN): an asset at "
+        "<store_url>/<key> is answered as <asset_base_url>/<key>",
+    )
+    asset_presign_seconds: int = Field(
+        0, ge=0, description="> 0: answer s3:// assets as presigned https URLs valid this many seconds"
+    )
+    serve_store: bool = Field(
+        False,
+        description="serve the store read-only (with HTTP range requests) at <api>/store/<key> and "
+        "answer asset hrefs with that route (local use; the cluster uses asset_base_url or presigning)",
+    )
+    store_public_prefixes: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
+        ["products", "catalog", "archive"], description="store prefixes /store may serve"
+    )
+    tiler_url: str | None = Field(
+        None, description="public base URL of the tiler; items get xyz/wmts links, collections tile links"
     )
 
     @property
