@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from landstack.pipelines import settings as settings_module
 from landstack.pipelines.settings import Settings, default_local_dir
 
@@ -42,7 +44,8 @@ def test_installed_package_defaults_to_the_users_data_folder(tmp_path: Path) -> 
     assert default_local_dir() == REPO / ".local"
 
 
-def test_store_url_follows_local_dir_unless_set(tmp_path: Path) -> None:
+def test_store_url_follows_local_dir_unless_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LANDSTACK_STORE_URL", raising=False)  # `make test` exports the checkout's store
     s = Settings(local_dir=tmp_path / "here")
     assert s.store_url == (tmp_path / "here" / "store").as_uri()
     s = Settings(local_dir=tmp_path / "here", store_url="s3://bucket/prefix")
