@@ -117,3 +117,43 @@ class ServedApp:
 def serve_app() -> Callable[[Any, int], ServedApp]:
     """`serve(app, port) -> ServedApp` (stop it with `.stop()`)."""
     return ServedApp
+
+
+def _register_tiny_tempcnn(root: Path, name: str) -> dict[str, Any]:
+    """An untrained 12 × 54 → 11-class TempCNN registered as `name` under the store `root`."""
+    import torch
+
+    from landstack.models.modelfile import build_model
+    from landstack.models.registry import register_model
+
+    features = ["B01", "B03", "B04", "B05", "B08", "B09", "B11", "B12", "NDVI", "NDWI", "NDMI", "NBR"]
+    metadata: dict[str, Any] = {
+        "format_version": 1,
+        "name": name,
+        "version": "0.0.1",
+        "architecture": "TempCNN",
+        "hyperparameters": {"filters": 4, "dense": 8},
+        "task": "classification",
+        "ensemble_size": 1,
+        "framework": "pytorch",
+        "framework_version": torch.__version__.split("+")[0],
+        "input": {
+            "features": features,
+            "time_steps": 54,
+            "dim_order": ["batch", "feature", "time"],
+            "norm": {"mean": [0.0] * 12, "std": [1.0] * 12},
+        },
+        "output": {
+            "classes": [{"value": v, "name": f"class {v}"} for v in range(1, 12)],
+            "semantics": "class probabilities",
+        },
+    }
+    torch.manual_seed(0)
+    register_model(root.as_uri(), build_model(metadata).eval(), metadata)
+    return metadata
+
+
+@pytest.fixture(scope="session")
+def register_tiny_tempcnn() -> Callable[[Path, str], dict[str, Any]]:
+    """`register(root, name) -> metadata`: a tiny untrained TempCNN in the registry under `root`."""
+    return _register_tiny_tempcnn

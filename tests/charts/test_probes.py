@@ -19,15 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-import torch
-
-from landstack.models.modelfile import build_model
-from landstack.models.registry import register_model
 
 pytestmark = pytest.mark.integration
 
 PG = ("127.0.0.1", 55432)
-FEATURES = ["B01", "B03", "B04", "B05", "B08", "B09", "B11", "B12", "NDVI", "NDWI", "NDMI", "NBR"]
 
 
 def _free_port() -> int:
@@ -114,33 +109,9 @@ def test_stac_api_serves_every_probe_path(render: Any, start: Any, tmp_path: Pat
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
 
 
-def _tiny_tempcnn(root: Path, name: str) -> None:
-    metadata: dict[str, Any] = {
-        "format_version": 1,
-        "name": name,
-        "version": "0.0.1",
-        "architecture": "TempCNN",
-        "hyperparameters": {"filters": 4, "dense": 8},
-        "task": "classification",
-        "ensemble_size": 1,
-        "framework": "pytorch",
-        "framework_version": torch.__version__.split("+")[0],
-        "input": {
-            "features": FEATURES,
-            "time_steps": 54,
-            "dim_order": ["batch", "feature", "time"],
-            "norm": {"mean": [0.0] * 12, "std": [1.0] * 12},
-        },
-        "output": {
-            "classes": [{"value": v, "name": f"class {v}"} for v in range(1, 12)],
-            "semantics": "class probabilities",
-        },
-    }
-    torch.manual_seed(0)
-    register_model(root.as_uri(), build_model(metadata).eval(), metadata)
-
-
-def test_model_server_serves_every_probe_path(render: Any, start: Any, tmp_path: Path) -> None:
+def test_model_server_serves_every_probe_path(
+    render: Any, start: Any, tmp_path: Path, register_tiny_tempcnn: Any
+) -> None:
     docs = render()
     isvc = next(
         d for d in docs if d["kind"] == "InferenceService" and d["metadata"]["name"].endswith("tempcnn")
@@ -150,7 +121,7 @@ def test_model_server_serves_every_probe_path(render: Any, start: Any, tmp_path:
     assert paths, "the model server container has no httpGet probes"
     env = _plain_env(container)
     registry = tmp_path / "store"
-    _tiny_tempcnn(registry, env["LANDSTACK_MODEL_SERVER_MODEL_NAME"])
+    register_tiny_tempcnn(registry, env["LANDSTACK_MODEL_SERVER_MODEL_NAME"])
     port = _free_port()
     env.update(
         LANDSTACK_MODEL_SERVER_REGISTRY_URL=registry.as_uri(),

@@ -16,10 +16,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import torch
-
-from landstack.models.modelfile import build_model
-from landstack.models.registry import register_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -31,7 +27,6 @@ HARDENED = [
     "--cap-drop=ALL",
     "--security-opt=no-new-privileges",
 ]
-FEATURES = ["B01", "B03", "B04", "B05", "B08", "B09", "B11", "B12", "NDVI", "NDWI", "NDMI", "NBR"]
 
 
 @pytest.fixture
@@ -119,30 +114,8 @@ def test_stac_api_image_serves_health_and_search(
     _runs_as_non_root(podman, ref, name)
 
 
-def _register_tiny_model(root: Path) -> dict[str, Any]:
-    metadata: dict[str, Any] = {
-        "format_version": 1,
-        "name": "tempcnn-image-test",
-        "version": "0.0.1",
-        "architecture": "TempCNN",
-        "hyperparameters": {"filters": 4, "dense": 8},
-        "task": "classification",
-        "ensemble_size": 1,
-        "framework": "pytorch",
-        "framework_version": torch.__version__.split("+")[0],
-        "input": {
-            "features": FEATURES,
-            "time_steps": 54,
-            "dim_order": ["batch", "feature", "time"],
-            "norm": {"mean": [0.0] * 12, "std": [1.0] * 12},
-        },
-        "output": {
-            "classes": [{"value": v, "name": f"class {v}"} for v in range(1, 12)],
-            "semantics": "class probabilities",
-        },
-    }
-    torch.manual_seed(0)
-    register_model(root.as_uri(), build_model(metadata).eval(), metadata)
+def _register_tiny_model(root: Path, register: Callable[[Path, str], dict[str, Any]]) -> dict[str, Any]:
+    metadata = register(root, "tempcnn-image-test")
     # The container's user (10001) reads the bind-mounted store.
     for path in [root, *root.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -150,6 +123,7 @@ def _register_tiny_model(root: Path) -> dict[str, Any]:
 
 
 def test_model_server_image_loads_a_registered_model_and_infers(
+    register_tiny_tempcnn: Callable[[Path, str], dict[str, Any]],
     built: Callable[[str], str],
     podman: Podman,
     run_detached: Callable[..., str],
@@ -158,7 +132,7 @@ def test_model_server_image_loads_a_registered_model_and_infers(
 ) -> None:
     ref = built("model-server")
     store = tmp_path / "store"
-    metadata = _register_tiny_model(store)
+    metadata = _register_tiny_model(store, register_tiny_tempcnn)
     p = port()
     env = {
         "LANDSTACK_MODEL_SERVER_REGISTRY_URL": "file:///store",
