@@ -61,7 +61,7 @@ $(TOOLS)/checkov/bin/checkov: $(UV)
 	$(UV) venv -q $(TOOLS)/checkov --python $(PYTHON)
 	VIRTUAL_ENV=$(TOOLS)/checkov $(UV) pip install -q checkov==$(CHECKOV_VERSION)
 
-images: images-setup ## Build the container images whose inputs changed (tagged by content hash)
+images: images-setup $(WEB_LIBS) ## Build the container images whose inputs changed (tagged by content hash; the tiler's holds Leaflet)
 	$(PYTHON) .ci/images.py build
 
 .PHONY: postgis

@@ -10,8 +10,9 @@ Every image is tagged with a hash of its inputs (Dockerfile, constraints, the me
 wheels, the base image), so a build is skipped when an image with that tag is already in the local
 store. The build context is assembled under .tools/images/ (never committed): the Dockerfile, the
 pins, the third-party requirements of the members, the members' sources and, for images with torch,
-torch's CPU wheel from pip's find-links folder. Only the Python standard library is used, so the
-script runs before the project's virtual environment exists.
+torch's CPU wheel from pip's find-links folder, and for the tiler the web map's npm packages
+(Leaflet) from `.tools/web/node_modules`, which `make setup` installs. Only the Python standard
+library is used, so the script runs before the project's virtual environment exists.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 """
 _SKIP_PARTS = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "bench", "tests"}
+WEB_MODULES = TOOLS / "web" / "node_modules"
+# What a browser loads from an npm package (plus its licence); its sources and docs stay out.
+_WEB_PARTS = ("dist", "LICENSE", "package.json")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class Image:
     dockerfile: str
     members: tuple[str, ...]
     torch: bool
+    web: tuple[str, ...] = ()  # npm packages from .tools/web/node_modules, copied to web/<package>
 
     @property
     def repository(self) -> str:
@@ -84,6 +89,13 @@ IMAGES = {
             torch=True,
         ),
         Image("pipelines", "pipelines/Dockerfile", ("catalog", "models", "pipelines"), torch=True),
+        Image(
+            "tiler",
+            "services/tiler/Dockerfile",
+            ("catalog", "services/tiler"),
+            torch=False,
+            web=("leaflet",),
+        ),
     )
 }
 
@@ -182,6 +194,20 @@ def _member_files(member: str) -> list[Path]:
     )
 
 
+def _web_files(package: str) -> list[Path]:
+    """The files of an npm package that a browser needs, from .tools/web/node_modules."""
+    root = WEB_MODULES / package
+    if not (root / "package.json").is_file():
+        raise ImageError(
+            f"{root} is missing: run 'make setup' (or npm install --prefix {WEB_MODULES.parent} {package})"
+        )
+    files: list[Path] = []
+    for part in _WEB_PARTS:
+        path = root / part
+        files.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+    return [p for p in files if p.is_file()]
+
+
 def assemble(image: Image) -> tuple[Path, str]:
     """Write the build context of `image` under .tools/images/; returns (folder, content hash).
 
@@ -206,6 +232,10 @@ def assemble(image: Image) -> tuple[Path, str]:
     for member in image.members:
         for path in _member_files(member):
             add(f"members/{member}/{path.relative_to(REPO / member).as_posix()}", path.read_bytes())
+    (ctx / "web").mkdir()
+    for package in image.web:
+        for path in _web_files(package):
+            add(f"web/{package}/{path.relative_to(WEB_MODULES / package).as_posix()}", path.read_bytes())
     cert = _pip_cert()
     (ctx / "certs").mkdir()
     if cert:

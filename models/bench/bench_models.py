@@ -4,7 +4,9 @@ Writes bench-results/models.json (relative to the repository root, or --out). Fi
 
 - matmul: the machine's measured float32 matmul rate (GFLOP/s) with the same thread count;
 - TempCNN: seconds per training epoch (N samples x 12 features x 54 time steps), CPU inference
-  pixels/s on (12, 54) inputs, and the share of the matmul rate that inference reaches;
+  pixels/s on (12, 54) inputs, and the share of the matmul rate that inference reaches: the plain
+  module on one batch, and `inference_runner` (landstack.models.inference.InferenceRunner, the path
+  the predict step and the model server run: folded, channels-last, single-threaded workers);
 - U-Net: seconds per training epoch on patches, inference megapixels/s and the same share;
 - quality (unless --skip-quality): TempCNN vs a 500-tree random forest on the same grouped
   held-out split of a synthetic table (or --samples TABLE), and the U-Net's imperviousness MAE.
@@ -22,6 +24,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from landstack.models.fitting import fit_patch_model, fit_tempcnn
+from landstack.models.inference import InferenceRunner
 from landstack.models.patches import PatchSet
 from landstack.models.runs import RunOptions, run_patch_model, run_tempcnn
 from landstack.models.tables import SampleTable, read_table, table_from_frame
@@ -61,9 +65,12 @@ def _flops(model: torch.nn.Module, x: torch.Tensor) -> int:
     return int(fc.get_total_flops())
 
 
-def _throughput(model: torch.nn.Module, x: torch.Tensor, windows: int = 5, window_s: float = 1.0) -> float:
+def _throughput(
+    model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, windows: int = 5, window_s: float = 1.0
+) -> float:
     """Forward passes of batch `x` per second (best window, like the matmul reference)."""
-    model.eval()
+    if isinstance(model, torch.nn.Module):
+        model.eval()
     best = 0.0
     with torch.no_grad():
         model(x)
@@ -95,6 +102,8 @@ def bench_tempcnn(gflops: float, threads: int, n_train: int, epochs: int) -> dic
     batch = torch.randn(4096, 12, 54)
     px_s = _throughput(model, batch) * batch.shape[0]
     flops_px = _flops(model, batch[:1])
+    runner = InferenceRunner(model, {"architecture": "TempCNN", "task": "classification"})
+    runner_px_s = _throughput(runner, batch) * batch.shape[0]
     return {
         "input": "12 features x 54 time steps, 11 classes, 64 filters, dense 256",
         "train_samples": n_train,
@@ -103,6 +112,12 @@ def bench_tempcnn(gflops: float, threads: int, n_train: int, epochs: int) -> dic
         "flops_per_pixel": flops_px,
         "inference_gflops": px_s * flops_px / 1e9,
         "percent_of_matmul_peak": 100 * px_s * flops_px / 1e9 / gflops,
+        "inference_runner": {
+            "pixels_per_s": runner_px_s,
+            "workers": runner.workers,
+            "chunk_size": runner.chunk_size,
+            "percent_of_matmul_peak": 100 * runner_px_s * flops_px / 1e9 / gflops,
+        },
     }
 
 
@@ -212,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if again > gflops:  # the reference must be the machine's best, or shares above 100 % appear
         for key in ("tempcnn", "unet"):
             result[key]["percent_of_matmul_peak"] *= gflops / again
+        result["tempcnn"]["inference_runner"]["percent_of_matmul_peak"] *= gflops / again
         result["matmul_gflops"] = gflops = again
     result["matmul_gflops_start_end"] = [result["matmul_gflops_start"], again]
     if not args.skip_quality:

@@ -1,24 +1,36 @@
-"""Benchmark of the product post-processing and COG delivery.
+"""Benchmark of the postprocess step's streaming path: seconds and peak RSS per family and tile size.
 
-Three families, each in its own interpreter so its peak RSS is its own, on a 1000 x 1000 px tile:
+For each tile size a synthetic prediction item (11-class probabilities, data score, raw IMD, S/NRES,
+NDVI/NDWI medians, CISC probabilities) and the previous reference year's intermediates are written
+to a file:// store; then the step (`steps._postprocess.run`) post-processes one family per fresh
+interpreter, so each peak RSS is that family's own:
 
-- clcplus: 11-class probabilities (uint8 0-250) of two reference years + data score ->
-  bilateral filter, interannual calibration, recoding, sea buffer -> RAS, RASCL, RASDL, RASPL,
-  each written as COG + .aux.xml + quicklook PNG (whole arrays in memory);
-- clcplus_blockwise: the same post-processing block by block (two passes: thresholds, layers)
-  from memory-mapped inputs, COGs written block by block: peak RSS follows the block size;
-- hrl: raw IMD + RAS of two years -> sealing mask, IMD, change, as COGs (+ tables, quicklooks);
-- emc: 3 ensemble members for S and NRES, NDWI, NDVI -> S/NRES/GREENNESS at 10 m, aggregated and
-  reprojected to the 15 EMC-BUILT layers, as COGs.
+- clcplus: calibration against the previous year (two passes: thresholds, layers), bilateral
+  filter, sea buffer, outside area -> RAS, RASCL, RASDL, RASPL and the input probabilities, each
+  written block by block and copied into a COG;
+- hrl: IMD, sealing mask and change against the previous year's IMD;
+- emc: S, NRES and greenness (median NDVI within 300 m of built-up) on the 10 m tile;
+- cisc: the 30 m classes and valid mask.
 
-    python pipelines/bench/bench_products.py [--size 1000]
+Memory follows the block (`--block`, the step's default 1024 px), not the tile: compare the sizes.
 
-Writes bench-results/products.json (seconds per stage, megapixels per second, peak RSS) and prints it.
+    python pipelines/bench/bench_products.py [--sizes 1000 2000] [--block 1024]
+
+`--emc-assembly` instead measures the assemble step's EMC-BUILT part on a covered area of each size:
+synthetic 10 m S/NRES/greenness intermediates -> every EMC-BUILT layer (Mollweide 10 m/100 m/1 km,
+WGS84 3"/30") staged block by block (`products.emc_blocks`, blocks of `--block` rounded down to
+whole 1 km cells, as the step does) and written as COGs; `--emc-whole` adds the former whole-array
+path (`emc_built.emc_products`) for comparison. Results go to bench-results/products-emc.json.
+
+    python pipelines/bench/bench_products.py --emc-assembly [--emc-whole] --sizes 2000 4000
+
+Writes bench-results/products.json and prints it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -31,244 +43,271 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path("bench-results/products.json")
+EMC_RESULTS = Path("bench-results/products-emc.json")
+YEAR = 2023
+TILE = "BENCH"
+FAMILIES = {
+    "clcplus": "clcplus-backbone",
+    "hrl": "hrl-imperviousness",
+    "emc": "emc-built",
+    "cisc": "cisc",
+}
+_STRIP = 250  # rows generated at a time: the set-up never holds a whole tile of floats either
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _grid(size: int, res: float = 10.0) -> Any:
-    from landstack.pipelines.products.raster import Grid
-
-    return Grid.from_origin("EPSG:3035", 4_800_000, 2_850_000, res, size, size)
-
-
-def _probabilities(rng: np.random.Generator, size: int) -> np.ndarray:
+def _probabilities(rng: np.random.Generator, n: int, rows: int, cols: int) -> np.ndarray:
+    """Encoded probabilities (uint8 0-250) of 50 px parcels with noisy, peaked values."""
     from landstack.pipelines.products.clcplus import encode_probabilities
 
-    # spatially coherent classes (50 px parcels) with noisy, peaked probabilities
-    parcels = rng.integers(0, 11, (size // 50 + 1, size // 50 + 1))
-    cls = np.repeat(np.repeat(parcels, 50, 0), 50, 1)[:size, :size]
-    logits = rng.normal(0, 1, (11, size, size)).astype(np.float32)
-    np.put_along_axis(logits, cls[None], 3.0 + rng.normal(0, 1.5, (1, size, size)).astype(np.float32), 0)
+    parcel = rng.integers(0, n, (rows // 50 + 1, cols // 50 + 1))
+    cls = np.repeat(np.repeat(parcel, 50, 0), 50, 1)[:rows, :cols]
+    logits = rng.normal(0, 1, (n, rows, cols)).astype(np.float32)
+    np.put_along_axis(logits, cls[None], 3.0 + rng.normal(0, 1.5, (1, rows, cols)).astype(np.float32), 0)
     prob = np.exp(logits)
     prob /= prob.sum(axis=0)
-    return encode_probabilities(prob, np.ones((size, size), bool))
+    return encode_probabilities(prob, np.ones((rows, cols), bool))
 
 
-def _deliver(store: Any, cid: str, grid: Any, arr: np.ndarray, timings: dict[str, float]) -> None:
-    from landstack.pipelines.products import codes, cog, quicklook
-
-    spec = codes.layer(cid)
-    t = time.perf_counter()
-    cog.deliver(store, f"{cid}/tile.tif", spec, grid, arr)
-    timings["cog_s"] = timings.get("cog_s", 0.0) + time.perf_counter() - t
-    t = time.perf_counter()
-    quicklook.put_quicklook(store, f"{cid}/tile.png", store.path(f"{cid}/tile.tif"), spec)
-    timings["quicklook_s"] = timings.get("quicklook_s", 0.0) + time.perf_counter() - t
-
-
-def _warm_imports() -> None:
-    """Import the delivery stack (GDAL, rio-cogeo, PIL) before the clock starts."""
-    from landstack.pipelines.products import cog, quicklook
-
-    assert cog.BLOCK and quicklook.MAX_SIZE
-
-
-def clcplus_path(size: int) -> dict[str, Any]:
-    from landstack.pipelines.products import clcplus, codes
-    from landstack.storage import ObjectStore
-
-    rng = np.random.default_rng(0)
-    enc, prev = _probabilities(rng, size), _probabilities(rng, size)
-    score = rng.integers(0, 150, (size, size))
-    sea = np.zeros((size, size), bool)
-    sea[: size // 10] = True
-    corrections = np.zeros((size, size), np.uint8)
-    corrections[size // 2 : size // 2 + 50, : size // 4] = 1
-    inside = np.ones((size, size), bool)
-    inside[:, -size // 20 :] = False
-    timings: dict[str, float] = {}
-    _warm_imports()
-    t0 = time.perf_counter()
-    layers = clcplus.clcplus_layers(
-        enc, score, prev_encoded=prev, production_area=inside, sea=sea, corrections=corrections
-    )
-    timings["postprocess_s"] = time.perf_counter() - t0
-    grid = _grid(size)
-    with tempfile.TemporaryDirectory() as tmp:
-        store = ObjectStore(Path(tmp).as_uri())
-        for cid, arr in (
-            (codes.CLCPLUS_RAS, layers.ras),
-            (codes.CLCPLUS_RASCL, layers.rascl),
-            (codes.CLCPLUS_RASDL, layers.rasdl),
-            (codes.CLCPLUS_RASPL, layers.raspl),
-        ):
-            _deliver(store, cid, grid, arr, timings)
-    total = time.perf_counter() - t0
+def _strip(rng: np.random.Generator, rows: int, size: int) -> dict[str, np.ndarray]:
+    score = rng.integers(0, 150, (1, rows, size)).astype(np.uint16)
+    score[:, :, -size // 20 :] = 65535  # outside the production area
+    base = (rng.uniform(0, 1, (rows, size)) ** 6).astype(np.float32)
+    base[base < 0.3] = 0.0  # built-up clusters with gaps: the greenness domain has borders
+    built = np.stack([base * 100, base * 30]).astype(np.float32)
+    medians = np.stack([rng.uniform(0.0, 0.9, (rows, size)), rng.uniform(-0.5, 0.4, (rows, size))])
     return {
-        **timings,
-        "seconds": total,
-        "megapixels_per_s": size * size / 1e6 / total,
-        "layers": 4,
-        "peak_rss_mb": _peak_rss_mb(),
+        "data-score": score,
+        "clcplus-backbone": _probabilities(rng, 11, rows, size),
+        "hrl-imperviousness": np.clip(rng.normal(25, 35, (1, rows, size)), 0, 100).astype(np.float32),
+        "emc-built": built,
+        "medians": medians.astype(np.float32),
+        "cisc": _probabilities(rng, 4, rows, size),
     }
 
 
-def clcplus_blockwise_path(size: int, block: int = 256) -> dict[str, Any]:
-    """The same CLCplus chain with inputs and outputs as memory maps, processed block by block."""
-    from landstack.pipelines.products import clcplus_blocks, codes, cog
-    from landstack.pipelines.products.raster import windows
-
-    rng = np.random.default_rng(0)
-    timings: dict[str, float] = {}
-    _warm_imports()
-    with tempfile.TemporaryDirectory() as tmp:
-        enc = np.lib.format.open_memmap(f"{tmp}/enc.npy", "w+", np.uint8, (11, size, size))
-        prev = np.lib.format.open_memmap(f"{tmp}/prev.npy", "w+", np.uint8, (11, size, size))
-        for win in windows((size, size), block):
-            rows = slice(win.row_off, win.row_off + win.height)
-            cols = slice(win.col_off, win.col_off + win.width)
-            enc[:, rows, cols] = _probabilities(rng, block)[:, : win.height, : win.width]
-            prev[:, rows, cols] = _probabilities(rng, block)[:, : win.height, : win.width]
-        score = rng.integers(0, 150, (size, size)).astype(np.uint16)
-        ids = (codes.CLCPLUS_RAS, codes.CLCPLUS_RASCL, codes.CLCPLUS_RASDL, codes.CLCPLUS_RASPL)
-        outs = {
-            cid: np.lib.format.open_memmap(f"{tmp}/{cid}.npy", "w+", codes.layer(cid).dtype, (size, size))
-            for cid in ids
-        }
-        t0 = time.perf_counter()
-        for win, layers in clcplus_blocks.clcplus_blocks(enc, score, prev_encoded=prev, block=block):
-            rows = slice(win.row_off, win.row_off + win.height)
-            cols = slice(win.col_off, win.col_off + win.width)
-            for cid, arr in zip(ids, (layers.ras, layers.rascl, layers.rasdl, layers.raspl), strict=True):
-                outs[cid][rows, cols] = arr
-        timings["postprocess_s"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        grid = _grid(size)
-        for cid in ids:
-            blocks = (
-                (w, outs[cid][w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width])
-                for w in windows((size, size), block)
-            )
-            cog.write_cog(Path(tmp) / f"{cid}.tif", codes.layer(cid), grid, blocks)
-        timings["cog_s"] = time.perf_counter() - t
-    total = time.perf_counter() - t0
-    return {
-        **timings,
-        "seconds": total,
-        "megapixels_per_s": size * size / 1e6 / total,
-        "block": block,
-        "layers": 4,
-        "peak_rss_mb": _peak_rss_mb(),
-    }
-
-
-def hrl_path(size: int) -> dict[str, Any]:
-    from landstack.pipelines.products import codes, hrl
-    from landstack.storage import ObjectStore
-
-    rng = np.random.default_rng(1)
-    raw_prev = np.clip(rng.normal(20, 35, (size, size)), 0, 100).astype(np.float32)
-    raw = np.clip(raw_prev + rng.normal(0, 5, (size, size)), 0, 100).astype(np.float32)
-    ras = rng.choice(np.arange(1, 12, dtype=np.uint8), (size, size))
-    timings: dict[str, float] = {}
-    _warm_imports()
-    t0 = time.perf_counter()
-    prev = hrl.hrl_layers(raw_prev, ras).imd
-    layers = hrl.hrl_layers(raw, ras, previous_imd=prev, calibration_tolerance=2, change_tolerance=5)
-    timings["postprocess_s"] = time.perf_counter() - t0
-    assert layers.change is not None
-    grid = _grid(size)
-    with tempfile.TemporaryDirectory() as tmp:
-        store = ObjectStore(Path(tmp).as_uri())
-        for cid, arr in (
-            (codes.HRL_IMD, layers.imd),
-            (codes.HRL_SEALING, layers.sealing_mask),
-            (codes.HRL_CHANGE, layers.change),
-        ):
-            _deliver(store, cid, grid, arr, timings)
-    total = time.perf_counter() - t0
-    return {
-        **timings,
-        "seconds": total,
-        "megapixels_per_s": size * size / 1e6 / total,
-        "layers": 3,
-        "peak_rss_mb": _peak_rss_mb(),
-    }
-
-
-def emc_path(size: int) -> dict[str, Any]:
-    from landstack.pipelines.products import codes, cog, emc_built
-    from landstack.storage import ObjectStore
-
-    rng = np.random.default_rng(2)
-    base = rng.uniform(0, 1, (size, size)) ** 4
-    s_members = [np.clip(base + rng.normal(0, 0.05, base.shape), 0, 1) for _ in range(3)]
-    nres_members = [m * 0.3 for m in s_members]
-    ndwi = rng.uniform(-0.5, 0.4, (size, size))
-    ndvi = rng.uniform(0.0, 0.9, (size, size))
-    grid = _grid(size)
-    timings: dict[str, float] = {}
-    _warm_imports()
-    t0 = time.perf_counter()
-    layers = emc_built.emc_layers_10m(s_members, nres_members, ndwi, ndvi)
-    timings["postprocess_10m_s"] = time.perf_counter() - t0
-    t = time.perf_counter()
-    products = emc_built.emc_products(layers, grid.crs, grid.transform)
-    timings["aggregate_reproject_s"] = time.perf_counter() - t
-    total_s = float(layers["s"].sum())
-    s_1km = products["emc-built-s-1km"][0]
-    spec_1km = codes.layer("emc-built-s-1km")
-    with tempfile.TemporaryDirectory() as tmp:
-        store = ObjectStore(Path(tmp).as_uri())
-        t = time.perf_counter()
-        for cid, (arr, g) in products.items():
-            cog.deliver(store, f"{cid}/tile.tif", codes.layer(cid), g, arr)
-        timings["cog_s"] = time.perf_counter() - t
-    total = time.perf_counter() - t0
-    return {
-        **timings,
-        "seconds": total,
-        "megapixels_per_s": size * size / 1e6 / total,
-        "layers": len(products),
-        "s_total_m2_10m": total_s,
-        "s_total_m2_1km_encoded": int(s_1km[s_1km != spec_1km.nodata].astype(np.int64).sum()),
-        "peak_rss_mb": _peak_rss_mb(),
-    }
-
-
-_PATHS = {
-    "clcplus": clcplus_path,
-    "clcplus_blockwise": clcplus_blockwise_path,
-    "hrl": hrl_path,
-    "emc": emc_path,
+_BANDS = {
+    "data-score": ["data_score"],
+    "clcplus-backbone": [str(c) for c in range(1, 12)],
+    "hrl-imperviousness": ["imd"],
+    "emc-built": ["S", "NRES"],
+    "medians": ["NDVI_median", "NDWI_median"],
+    "cisc": ["0", "1", "2", "3"],
 }
 
 
-def _run(path: str, size: int) -> dict[str, Any]:
-    """Run one family in a fresh interpreter, so its peak RSS is its own."""
-    cmd = [sys.executable, __file__, "--path", path, "--size", str(size)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def _write_prediction(store: Any, work: Path, size: int, year: int, seed: int) -> str:
+    """A prediction item of every family, written in strips of rows into tiled GeoTIFFs."""
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    from landstack.catalog.grid import Tile, TileGrid
+    from landstack.pipelines.inference.predict import Prediction
+    from landstack.pipelines.inference.publishing import prediction_item
+
+    grid = TileGrid("EPSG:3035", Affine(10.0, 0, 4_800_000.0, 0, -10.0, 2_850_000.0), (size, size))
+    rng = np.random.default_rng(seed)
+    pred = Prediction()
+    dsets = {}
+    for key, bands in _BANDS.items():
+        dtype = {"data-score": "uint16", "clcplus-backbone": "uint8", "cisc": "uint8"}.get(key, "float32")
+        nodata = {"uint16": 65535, "uint8": 255, "float32": float("nan")}[dtype]
+        path = work / f"{year}-{key}.tif"
+        # PHOTOMETRIC: a 4-band uint8 raster would otherwise be taken for RGBA by the COG conversion
+        dsets[key] = rasterio.open(
+            path, "w", driver="GTiff", width=size, height=size, count=len(bands), dtype=dtype,
+            nodata=nodata, crs=grid.crs, transform=grid.transform, tiled=True, blockxsize=256,
+            blockysize=256, photometric="MINISBLACK",
+        )  # fmt: skip
+        pred.files[key], pred.bands[key] = path, bands
+        if key not in ("data-score", "medians"):
+            pred.models[key] = f"synthetic-{key}:1"
+    for row0 in range(0, size, _STRIP):
+        rows = min(_STRIP, size - row0)
+        for key, values in _strip(rng, rows, size).items():
+            dsets[key].write(values, window=Window(0, row0, size, rows))
+    for key, ds in dsets.items():
+        ds.descriptions = tuple(_BANDS[key])
+        ds.close()
+    url, _ = prediction_item(store, Tile(TILE, grid), year, pred, work)
+    return url
+
+
+def _setup(root: Path, size: int, block: int) -> dict[str, str]:
+    """This year's prediction item and last year's intermediates (CLCplus probabilities, IMD)."""
+    from landstack.pipelines.steps import _postprocess
+    from landstack.pipelines.steps.products import PostprocessInput, PostprocessParameters
+    from landstack.storage import ObjectStore
+
+    store = ObjectStore(root.as_uri())
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        last = _write_prediction(store, Path(tmp), size, YEAR - 1, seed=1)
+        params = PostprocessParameters(block=block)
+        families = ["clcplus-backbone", "hrl-imperviousness"]
+        _postprocess.run(store, PostprocessInput(prediction=last, families=families, parameters=params))
+        return {"prediction": _write_prediction(store, Path(tmp), size, YEAR, seed=2)}
+
+
+def _measure(root: Path, prediction: str, family: str, block: int, size: int) -> dict[str, Any]:
+    """Run the step for one family (in this fresh interpreter) and report seconds and peak RSS."""
+    from landstack.pipelines.steps import _postprocess
+    from landstack.pipelines.steps.products import PostprocessInput, PostprocessParameters
+    from landstack.storage import ObjectStore
+
+    store = ObjectStore(root.as_uri())
+    inp = PostprocessInput(
+        prediction=prediction,
+        previous_year=YEAR - 1 if family in ("clcplus", "hrl") else 0,
+        families=[FAMILIES[family]],
+        parameters=PostprocessParameters(block=block),
+    )
+    baseline = _peak_rss_mb()  # interpreter + numpy, rasterio/GDAL, the step's imports
+    t0 = time.perf_counter()
+    _, layers = _postprocess.run(store, inp)
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": round(seconds, 2),
+        "megapixels_per_s": round(size * size / 1e6 / seconds, 3),
+        "layers": sorted(layers),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "rss_after_imports_mb": round(baseline, 1),
+    }
+
+
+def _write_emc(root: Path, size: int, seed: int = 3) -> None:
+    """10 m EMC-BUILT intermediates (S, NRES in m², greenness 0-100; NaN = no data) of `size`² px."""
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    rng = np.random.default_rng(seed)
+    profile = {
+        "driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "float32",
+        "nodata": float("nan"), "crs": "EPSG:3035", "tiled": True, "blockxsize": 256, "blockysize": 256,
+        "transform": Affine(10.0, 0, 4_800_000.0, 0, -10.0, 2_850_000.0), "compress": "DEFLATE",
+    }  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        out = {p: stack.enter_context(rasterio.open(root / f"emc-{p}.tif", "w", **profile)) for p in _EMC}
+        for row0 in range(0, size, _STRIP):
+            rows = min(_STRIP, size - row0)
+            base = (rng.uniform(0, 1, (rows, size)) ** 6).astype(np.float32)
+            base[base < 0.3] = 0.0
+            green = rng.uniform(0, 100, (rows, size)).astype(np.float32)
+            green[base == 0] = np.nan
+            win = Window(0, row0, size, rows)
+            for p, values in (("s", base * 100), ("nres", base * 30), ("greenness", green)):
+                out[p].write(values.astype(np.float32), 1, window=win)
+
+
+_EMC = ("s", "nres", "greenness")
+
+
+def _measure_emc(root: Path, block: int, whole: bool) -> dict[str, Any]:
+    """Every EMC-BUILT layer from the intermediates under `root` into COGs (in this fresh interpreter)."""
+    import rasterio
+
+    from landstack.pipelines.products import codes, cog, emc_blocks, emc_built
+    from landstack.pipelines.products.raster import Grid
+
+    baseline = _peak_rss_mb()
+    t0 = time.perf_counter()
+    out = root / ("whole" if whole else "blocks")
+    out.mkdir(exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=64))  # as the assemble step
+        dsets = {p: [stack.enter_context(rasterio.open(root / f"emc-{p}.tif"))] for p in _EMC}
+        ds = dsets["s"][0]
+        grid = Grid(ds.crs, ds.transform, (ds.height, ds.width))
+        if whole:
+            layers = {p: d[0].read(1) for p, d in dsets.items()}
+            for cid, (arr, g) in emc_built.emc_products(layers, grid.crs, grid.transform).items():
+                cog.write_cog(out / f"{cid}.cog.tif", codes.layer(cid), g, arr)
+        else:
+            emc_block = max(100, block // 100 * 100)  # what the assemble step uses
+            reader = emc_blocks.mosaic_reader(dsets, grid)
+            for cid, (path, g) in emc_blocks.stage_products(reader, grid, out, emc_block).items():
+                cog.write_cog(out / f"{cid}.cog.tif", codes.layer(cid), g, emc_blocks.read_back(path, block))
+    seconds = time.perf_counter() - t0
+    return {
+        "path": "whole-array" if whole else "blocks",
+        "seconds": round(seconds, 2),
+        "layers": len(list(out.glob("*.cog.tif"))),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "rss_after_imports_mb": round(baseline, 1),
+    }
+
+
+def _emc_report(sizes: list[int], block: int, whole: bool) -> dict[str, Any]:
+    report: dict[str, Any] = {"block": block, "resolution_m": 10, "areas": {}}
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="bench-emc-") as tmp:
+            t = time.perf_counter()
+            _child(["--sizes", str(size), "--setup-emc", tmp])  # so this process stays small
+            setup_s = time.perf_counter() - t
+            common = ["--block", str(block), "--measure-emc", tmp]
+            runs = {"blocks": _child(common)}
+            if whole:
+                runs["whole"] = _child([*common, "--whole"])
+        report["areas"][f"{size}x{size}"] = {"pixels": size * size, "setup_s": round(setup_s, 1), **runs}
+    return report
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return dict(json.loads(line.removeprefix("RESULT ")))
-    raise RuntimeError(f"{path} path failed:\n{proc.stderr[-3000:]}")
+    raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", type=int, default=1000)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000])
+    ap.add_argument("--block", type=int, default=1024, help="the step's block size (pixels per side)")
+    ap.add_argument("--families", nargs="+", choices=sorted(FAMILIES), default=sorted(FAMILIES))
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--path", choices=sorted(_PATHS), help=argparse.SUPPRESS)
+    ap.add_argument("--setup", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--measure", nargs=3, metavar=("ROOT", "PREDICTION", "FAMILY"), help=argparse.SUPPRESS)
+    ap.add_argument("--emc-assembly", action="store_true", help="measure the EMC-BUILT assembly instead")
+    ap.add_argument("--emc-whole", action="store_true", help="with --emc-assembly: also the whole-array path")
+    ap.add_argument("--measure-emc", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--setup-emc", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.path:
-        print("RESULT " + json.dumps(_PATHS[args.path](args.size)), flush=True)
+    if args.setup_emc:
+        _write_emc(args.setup_emc, args.sizes[0])
+        print("RESULT {}", flush=True)
         return
-    report: dict[str, Any] = {
-        "tile": {"pixels": args.size * args.size, "classes": 11, "resolution_m": 10},
-        **{name: _run(name, args.size) for name in _PATHS},
-    }
+    if args.measure_emc:
+        print("RESULT " + json.dumps(_measure_emc(args.measure_emc, args.block, args.whole)), flush=True)
+        return
+    if args.emc_assembly:
+        emc = _emc_report(args.sizes, args.block, args.emc_whole)
+        out = EMC_RESULTS if args.out == RESULTS else args.out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(emc, indent=2))
+        print(json.dumps(emc, indent=2))
+        return
+    if args.setup:
+        print("RESULT " + json.dumps(_setup(args.setup, args.sizes[0], args.block)), flush=True)
+        return
+    if args.measure:
+        root, prediction, family = args.measure
+        print("RESULT " + json.dumps(_measure(Path(root), prediction, family, args.block, args.sizes[0])))
+        return
+    report: dict[str, Any] = {"block": args.block, "classes": 11, "resolution_m": 10, "tiles": {}}
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="bench-products-") as tmp:
+            common = ["--sizes", str(size), "--block", str(args.block)]
+            t = time.perf_counter()
+            prediction = _child([*common, "--setup", tmp])["prediction"]
+            setup_s = time.perf_counter() - t
+            runs = {f: _child([*common, "--measure", tmp, prediction, f]) for f in args.families}
+        report["tiles"][f"{size}x{size}"] = {"pixels": size * size, "setup_s": round(setup_s, 1), **runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

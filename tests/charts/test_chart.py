@@ -25,6 +25,7 @@ from kubernetes_validate.utils import ValidationError
 from landstack.model_server.settings import ModelServerSettings
 from landstack.pipelines.settings import Settings as PipelineSettings
 from landstack.stac_api.settings import ApiSettings
+from landstack.tiler.settings import TilerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "landstack"
@@ -44,6 +45,20 @@ SCHEMA_FOR_KIND = {
     "RoleBinding": "rolebinding-rbac-v1.json",
 }
 ARGO_KINDS = {"WorkflowTemplate", "CronWorkflow", "Workflow"}
+# The model servers are off until a registered version is given; these serve one per family.
+VERSIONS = {
+    "tempcnn": ("tempcnn", "3f9c2a1b7d4e"),
+    "unet": ("unet-imd", "0.2.0"),
+    "impervious": ("impervious-cnn", "7"),
+}
+SERVE_ALL = [
+    arg
+    for family, (_, version) in VERSIONS.items()
+    for arg in (
+        "--set", f"modelServers.{family}.enabled=true",
+        "--set", f"modelServers.{family}.model.version={version}",
+    )
+]  # fmt: skip
 # Every optional template switched on, with an external database.
 ALL_ON = [
     "--set", "stacApi.autoscaling.enabled=true",
@@ -51,7 +66,10 @@ ALL_ON = [
     "--set", "stacApi.ingress.tlsSecret=stac-tls",
     "--set", "tiler.enabled=true",
     "--set", "tiler.autoscaling.enabled=true",
+    "--set", "tiler.ingress.enabled=true",
+    "--set", "tiler.ingress.tlsSecret=maps-tls",
     "--set", "modelServers.unet.canaryTrafficPercent=10",
+    *SERVE_ALL,
 ]  # fmt: skip
 VARIANTS = {
     "defaults": [],
@@ -135,7 +153,8 @@ def test_every_rendered_manifest_validates(render: Any, schemas: ModuleType, var
 
 
 def test_default_render_has_every_component(render: Any) -> None:
-    kinds = [d["kind"] for d in render()]
+    assert "InferenceService" not in [d["kind"] for d in render()]  # off until a version is set
+    kinds = [d["kind"] for d in render(*SERVE_ALL)]
     assert kinds.count("InferenceService") == 3
     for kind in ("Deployment", "StatefulSet", "Service", "ConfigMap", "PodDisruptionBudget", "Job"):
         assert kind in kinds
@@ -253,6 +272,7 @@ def test_the_containers_get_only_settings_the_apps_read(render: Any) -> None:
         "-f", str(CHART / "values-production.yaml"),
         "--set", "global.objectStore.endpointUrl=http://minio:9000",
         "--set", "global.objectStore.region=eu-west-3",
+        *SERVE_ALL,
     )  # fmt: skip
     api_names = _setting_names(ApiSettings, "LANDSTACK_API_")
     config = _one(docs, "ConfigMap", "stac-api")["data"]
@@ -263,16 +283,31 @@ def test_the_containers_get_only_settings_the_apps_read(render: Any) -> None:
     assert config["LANDSTACK_API_DB_HOST"] == "pgstac.db.example.org"
     assert config["LANDSTACK_API_OIDC_JWKS_URL"].startswith("https://login.example.org/")
 
-    ms_names = _setting_names(ModelServerSettings, "LANDSTACK_MODEL_SERVER_")
-    for isvc in (d for d in docs if d["kind"] == "InferenceService"):
+    # STORAGE_URI is KServe's (its storage initializer downloads it); the server reads /mnt/models.
+    ms_names = _setting_names(ModelServerSettings, "LANDSTACK_MODEL_SERVER_") | {"STORAGE_URI"}
+    isvcs = [d for d in docs if d["kind"] == "InferenceService"]
+    assert len(isvcs) == 3
+    for isvc in isvcs:
         c = isvc["spec"]["predictor"]["containers"][0]
         env_map = _env(c)
         assert set(env_map) <= ms_names, set(env_map) - ms_names
-        assert env_map["LANDSTACK_MODEL_SERVER_S3_REGION"]["value"] == "eu-west-3"
-        assert env_map["LANDSTACK_MODEL_SERVER_S3_ENDPOINT_URL"]["value"] == "http://minio:9000"
-        assert env_map["LANDSTACK_MODEL_SERVER_REGISTRY_URL"]["value"] == "s3://landstack-products/prod"
+        assert not [n for n in env_map if "S3" in n or "REGISTRY" in n]  # the server reads no store
+        assert c["args"] == ["--model_dir=/mnt/models"]
         # The model is named once, in the settings; no flag repeats it.
         assert not any("model_name" in a for a in c.get("args", []) + c["command"])
+
+    tiler_names = _setting_names(TilerSettings, "LANDSTACK_TILER_")
+    tiler_config = _one(docs, "ConfigMap", "tiler")["data"]
+    tiler = _one(docs, "Deployment", "tiler")["spec"]["template"]["spec"]["containers"][0]
+    tiler_env = set(tiler_config) | set(_env(tiler))
+    # GDAL (titiler's tile reads) takes S3 credentials only from its process environment.
+    gdal_names = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert tiler_env <= tiler_names | gdal_names, tiler_env - tiler_names - gdal_names
+    assert tiler_config["LANDSTACK_TILER_DB_HOST"] == "pgstac.db.example.org"
+    assert tiler_config["LANDSTACK_TILER_S3_REGION"] == "eu-west-3"
+    assert tiler_config["LANDSTACK_TILER_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert tiler_config["LANDSTACK_TILER_API_URL"] == "https://stac.example.org"  # what a browser reaches
+    assert _env(tiler)["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "landstack-s3"
 
     pipe_names = _setting_names(PipelineSettings, "LANDSTACK_")
     wf_config = _one(docs, "ConfigMap", "workflows")["data"]
@@ -284,21 +319,74 @@ def test_the_containers_get_only_settings_the_apps_read(render: Any) -> None:
             assert set(_env(c)) <= pipe_names, set(_env(c)) - pipe_names
 
 
-def test_config_change_rolls_the_api_pods(render: Any) -> None:
+@pytest.mark.parametrize(
+    ("component", "setting"),
+    [
+        ("stac-api", "stacApi.env.LANDSTACK_API_CORS_ORIGINS=https://x.example"),
+        ("tiler", "tiler.env.LANDSTACK_TILER_CORS_ORIGINS=https://x.example"),
+    ],
+)
+def test_config_change_rolls_the_pods(render: Any, component: str, setting: str) -> None:
     def checksum(*args: str) -> str:
-        dep = _one(render(*args), "Deployment", "stac-api")
+        dep = _one(render(*args), "Deployment", component)
         return str(dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
 
     base = checksum()
     assert checksum() == base
-    assert checksum("--set", "stacApi.env.LANDSTACK_API_CORS_ORIGINS=https://x.example") != base
+    assert checksum("--set", setting) != base
 
 
-def test_probes_target_the_served_paths(render: Any) -> None:
+@pytest.mark.parametrize("component", ["stac-api", "tiler"])
+def test_probes_target_the_served_paths(render: Any, component: str) -> None:
     docs = render()
-    api = _one(docs, "Deployment", "stac-api")["spec"]["template"]["spec"]["containers"][0]
-    paths = {api[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
-    assert paths == {"/_mgmt/ping", "/_mgmt/health"}  # requested against the running app in test_probes
+    c = _one(docs, "Deployment", component)["spec"]["template"]["spec"]["containers"][0]
+    probes = {p: c[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
+    # requested against the running apps in test_probes; liveness never depends on the database
+    assert probes == {
+        "startupProbe": "/_mgmt/ping",
+        "readinessProbe": "/_mgmt/health",
+        "livenessProbe": "/_mgmt/ping",
+    }
+
+
+@pytest.mark.parametrize("variant", ["defaults", "dev", "production"])
+def test_the_tiler_is_deployed_and_linked_from_the_api(render: Any, variant: str) -> None:
+    docs = render(*VARIANTS[variant])
+    for kind in ("Deployment", "Service", "ConfigMap", "ServiceAccount", "NetworkPolicy"):
+        _one(docs, kind, "tiler")
+    deploy = _one(docs, "Deployment", "tiler")
+    pod = deploy["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == _one(docs, "ServiceAccount", "tiler")["metadata"]["name"]
+    assert pod["containers"][0]["command"] == ["landstack-tiler"]
+    password = _env(pod["containers"][0])["LANDSTACK_TILER_DB_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert password == {"name": "landstack-pgstac", "key": "password"}
+    service = _one(docs, "Service", "tiler")["spec"]
+    assert service["selector"] == deploy["spec"]["selector"]["matchLabels"]
+    assert service["ports"][0]["targetPort"] == "http"
+    api_config = _one(docs, "ConfigMap", "stac-api")["data"]
+    if variant == "production":
+        hpa = _one(docs, "HorizontalPodAutoscaler", "tiler")["spec"]
+        assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 12)
+        assert "replicas" not in deploy["spec"]  # the HPA owns the replica count
+        assert _one(docs, "PodDisruptionBudget", "tiler")["spec"]["minAvailable"] == 1
+        ingress = _one(docs, "Ingress", "tiler")["spec"]
+        assert ingress["tls"] == [{"hosts": ["maps.example.org"], "secretName": "maps-example-org-tls"}]
+        assert ingress["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "rel-landstack-tiler"
+        assert api_config["LANDSTACK_API_TILER_URL"] == "https://maps.example.org"
+    else:
+        assert not [d for d in docs if d["kind"] == "Ingress" and "tiler" in d["metadata"]["name"]]
+        assert api_config["LANDSTACK_API_TILER_URL"] == "http://rel-landstack-tiler.landstack.svc:8080"
+        assert deploy["spec"]["replicas"] == (1 if variant == "dev" else 2)
+    # another public URL wins over the derived one; without the tiler the API links to no tiler
+    other = _one(
+        render("--set", "stacApi.env.LANDSTACK_API_TILER_URL=https://tiles.example.net"),
+        "ConfigMap",
+        "stac-api",
+    )["data"]
+    assert other["LANDSTACK_API_TILER_URL"] == "https://tiles.example.net"
+    off = render("--set", "tiler.enabled=false")
+    assert not [d for d in off if "tiler" in d["metadata"]["name"]]
+    assert "LANDSTACK_API_TILER_URL" not in _one(off, "ConfigMap", "stac-api")["data"]
 
 
 def test_database_internal_for_dev_external_for_production(render: Any, helm: str) -> None:
@@ -328,7 +416,7 @@ def test_database_internal_for_dev_external_for_production(render: Any, helm: st
 
 
 def test_inference_services_gpu_replicas_canary_and_model_source(render: Any) -> None:
-    docs = render(*ALL_ON, "-f", str(CHART / "values-production.yaml"))
+    docs = render("-f", str(CHART / "values-production.yaml"), *ALL_ON)
     unet = _one(docs, "InferenceService", "unet")
     pred = unet["spec"]["predictor"]
     assert pred["canaryTrafficPercent"] == 10
@@ -336,12 +424,37 @@ def test_inference_services_gpu_replicas_canary_and_model_source(render: Any) ->
     assert pred["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert pred["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pred["tolerations"]
-    assert (
-        unet["metadata"]["annotations"]["landstack.io/model-uri"]
-        == "s3://landstack-products/prod/models/unet-imd/latest"
-    )
     tempcnn = _one(docs, "InferenceService", "tempcnn")["spec"]["predictor"]
     assert "canaryTrafficPercent" not in tempcnn  # 100 %: no canary
+    accounts = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
+    for family, (model, version) in VERSIONS.items():
+        isvc = _one(docs, "InferenceService", f"model-{family}")
+        container = isvc["spec"]["predictor"]["containers"][0]
+        # KServe's convention for custom containers: STORAGE_URI on kserve-container; env[0], the
+        # element the training workflow's rollout replaces with a JSON patch.
+        assert container["name"] == "kserve-container"
+        assert container["env"][0] == {
+            "name": "STORAGE_URI",
+            "value": f"s3://landstack-products/prod/models/{model}/{version}/",
+        }
+        assert _env(container)["LANDSTACK_MODEL_SERVER_MODEL_NAME"]["value"] == model
+        assert isvc["metadata"]["annotations"]["landstack.io/model-version"] == version
+        account = accounts[isvc["spec"]["predictor"]["serviceAccountName"]]
+        assert account["secrets"] == [{"name": "landstack-kserve-s3"}]  # the storage initializer's S3
+        assert account["automountServiceAccountToken"] is False
+
+
+def test_a_model_server_needs_a_concrete_version(helm: str) -> None:
+    for version in ("", "latest"):
+        proc = subprocess.run(
+            [helm, "template", "rel", str(CHART), "--set", "modelServers.unet.enabled=true",
+             "--set", f"modelServers.unet.model.version={version}"],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert proc.returncode != 0, version
+        assert "modelServers.unet.model.version: set a registered version of unet-imd" in proc.stderr
+        assert "cannot follow the registry's 'latest' pointer" in proc.stderr
 
 
 def test_workflow_rbac_is_least_privilege(render: Any) -> None:
@@ -375,7 +488,7 @@ def test_workflow_rbac_is_least_privilege(render: Any) -> None:
 
 
 def test_network_policies_deny_by_default_and_allow_the_needed_paths(render: Any) -> None:
-    docs = render()
+    docs = render(*SERVE_ALL)
     policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
     deny = policies["rel-landstack-default-deny"]
     assert deny["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deny and "egress" not in deny
@@ -392,7 +505,20 @@ def test_network_policies_deny_by_default_and_allow_the_needed_paths(render: Any
     allowed = {
         s["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for s in db["ingress"][0]["from"]
     }
-    assert allowed == {"stac-api", "pgstac-migrate"}
+    assert allowed == {"stac-api", "pgstac-migrate", "tiler"}
+    tiler = policies["rel-landstack-tiler"]
+    assert tiler["ingress"] == [
+        {
+            "from": [
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+            ],
+            "ports": [{"protocol": "TCP", "port": 8080}],
+        }
+    ]
+    assert tiler["egress"][0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+        "postgres"
+    )
+    assert {p["port"] for p in tiler["egress"][1]["ports"]} == {443, 9000}  # the object store (COGs)
     wf = policies["rel-landstack-workflows"]
     targets = json.dumps(wf["egress"])
     assert "stac-api" in targets and "serving.kserve.io/inferenceservice" in targets and "443" in targets
@@ -402,13 +528,18 @@ def test_network_policies_deny_by_default_and_allow_the_needed_paths(render: Any
         if d["kind"] == "NetworkPolicy"
     }
     assert prod["rel-landstack-stac-api"]["egress"][0]["to"] == [{"ipBlock": {"cidr": "10.20.0.0/24"}}]
+    assert prod["rel-landstack-tiler"]["egress"][0]["to"] == [{"ipBlock": {"cidr": "10.20.0.0/24"}}]
 
 
 def test_values_schema_rejects_bad_values(helm: str) -> None:
     for setting, word in (
         ("stacApi.replicas=-1", "replicas"),
         ("stacApi.bogus=1", "bogus"),
+        ("tiler.bogus=1", "bogus"),
+        ("tiler.ingress.tlsSecret=Bad_Name", "tlsSecret"),
         ("modelServers.unet.canaryTrafficPercent=150", "canaryTrafficPercent"),
+        ("modelServers.unet.model.version=../x", "version"),
+        ("modelServers.unet.model.existingSecret=Bad_Name", "existingSecret"),
         ("global.objectStore.url=bucket/prefix", "url"),
         ("database.existingSecret=Bad_Name", "existingSecret"),
     ):
@@ -428,3 +559,4 @@ def test_notes_tell_how_to_reach_the_api_and_the_first_search(helm: str) -> None
     notes = proc.stdout.split("NOTES:", 1)[1]
     assert "port-forward svc/rel-landstack-stac-api 8080:8080" in notes
     assert "/search" in notes and "clcplus-backbone-ras" in notes
+    assert "port-forward svc/rel-landstack-tiler 8081:8080" in notes and "/map" in notes

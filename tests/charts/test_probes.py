@@ -1,8 +1,8 @@
 """Every probe path the rendered chart contains is served by the real app.
 
-The STAC API and a model server are started as the chart starts them (the container's command with
-the environment the chart gives it, only the database, registry and port pointed at this machine),
-and every httpGet probe of their rendered containers is requested.
+The STAC API, the tiler and a model server are started as the chart starts them (the container's
+command with the environment the chart gives it, only the database, registry and port pointed at
+this machine), and every httpGet probe of their rendered containers is requested.
 """
 
 from __future__ import annotations
@@ -109,10 +109,45 @@ def test_stac_api_serves_every_probe_path(render: Any, start: Any, tmp_path: Pat
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
 
 
+def test_tiler_serves_every_probe_path(render: Any, start: Any, tmp_path: Path) -> None:
+    try:
+        socket.create_connection(PG, timeout=1).close()
+    except OSError:
+        pytest.skip("PostgreSQL+pgstac is not running on 127.0.0.1:55432: run 'landstack services up'")
+    docs = render()
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("tiler"))
+    deploy = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("tiler"))
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    paths = _probe_paths(container)
+    assert paths, "the tiler container has no httpGet probes"
+    port = _free_port()
+    env = _plain_env(container, config["data"])
+    env.update(
+        LANDSTACK_TILER_HOST="127.0.0.1",
+        LANDSTACK_TILER_PORT=str(port),
+        LANDSTACK_TILER_DB_HOST=PG[0],
+        LANDSTACK_TILER_DB_PORT=str(PG[1]),
+        LANDSTACK_TILER_DB_USER="postgres",
+        LANDSTACK_TILER_DB_PASSWORD="postgres",
+        LANDSTACK_TILER_DB_NAME="landstack",
+    )
+    env.pop("LANDSTACK_TILER_S3_ENDPOINT_URL", None)  # no object store is read by a probe
+    base = f"http://127.0.0.1:{port}"
+    start(container["command"], env, f"{base}/_mgmt/ping", tmp_path / "tiler.log")
+    for path in sorted(paths):
+        r = httpx.get(base + path, timeout=10)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+
+
 def test_model_server_serves_every_probe_path(
     render: Any, start: Any, tmp_path: Path, register_tiny_tempcnn: Any
 ) -> None:
-    docs = render()
+    store = tmp_path / "store"
+    meta = register_tiny_tempcnn(store, "tempcnn")
+    docs = render(
+        "--set", "modelServers.tempcnn.enabled=true",
+        "--set", f"modelServers.tempcnn.model.version={meta['version']}",
+    )  # fmt: skip
     isvc = next(
         d for d in docs if d["kind"] == "InferenceService" and d["metadata"]["name"].endswith("tempcnn")
     )
@@ -120,18 +155,19 @@ def test_model_server_serves_every_probe_path(
     paths = _probe_paths(container)
     assert paths, "the model server container has no httpGet probes"
     env = _plain_env(container)
-    registry = tmp_path / "store"
-    register_tiny_tempcnn(registry, env["LANDSTACK_MODEL_SERVER_MODEL_NAME"])
+    # what KServe's storage initializer leaves in /mnt/models (tests/charts/test_storage_uri.py)
+    mount = tmp_path / "mnt-models"
+    shutil.copytree(store / "models" / "tempcnn" / meta["version"], mount)
     port = _free_port()
     env.update(
-        LANDSTACK_MODEL_SERVER_REGISTRY_URL=registry.as_uri(),
         LANDSTACK_MODEL_SERVER_HTTP_PORT=str(port),
         LANDSTACK_MODEL_SERVER_GRPC_PORT=str(_free_port()),
         LANDSTACK_MODEL_SERVER_TORCH_THREADS="1",
         LANDSTACK_MODEL_SERVER_DEVICE="cpu",
     )
+    args = [a.replace("/mnt/models", str(mount)) for a in container.get("args", [])]
     base = f"http://127.0.0.1:{port}"
-    start(container["command"], env, f"{base}/v2/health/live", tmp_path / "model-server.log")
+    start(container["command"] + args, env, f"{base}/v2/health/live", tmp_path / "model-server.log")
     deadline = time.monotonic() + 60
     while httpx.get(base + "/v2/health/ready", timeout=5).status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.5)

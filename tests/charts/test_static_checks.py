@@ -20,7 +20,12 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DOCKERFILES = ["services/stac-api/Dockerfile", "services/model-server/Dockerfile", "pipelines/Dockerfile"]
+DOCKERFILES = [
+    "services/stac-api/Dockerfile",
+    "services/model-server/Dockerfile",
+    "pipelines/Dockerfile",
+    "services/tiler/Dockerfile",
+]
 CHECKOV = REPO / ".tools" / "checkov" / "bin" / "checkov"
 
 

@@ -5,19 +5,28 @@ Loopback only: every container runs with `--network=host` and is addressed on 12
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
+import morecantile
 import numpy as np
 import pytest
+from PIL import Image
+
+from landstack.catalog import get_layer
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+REPO = Path(__file__).resolve().parents[2]
 
 Podman = Callable[..., subprocess.CompletedProcess[str]]
 HARDENED = [
@@ -76,6 +85,7 @@ def test_images_carry_oci_labels_and_healthchecks(built: Callable[[str], str], p
         ("stac-api", "/_mgmt/health"),
         ("model-server", "/v2/health/ready"),
         ("pipelines", None),
+        ("tiler", "/_mgmt/health"),
     ):
         ref = built(name)
         labels = json.loads(podman("image", "inspect", "--format", "{{json .Labels}}", ref).stdout)
@@ -135,13 +145,15 @@ def test_model_server_image_loads_a_registered_model_and_infers(
     metadata = _register_tiny_model(store, register_tiny_tempcnn)
     p = port()
     env = {
-        "LANDSTACK_MODEL_SERVER_REGISTRY_URL": "file:///store",
         "LANDSTACK_MODEL_SERVER_MODEL_NAME": metadata["name"],
         "LANDSTACK_MODEL_SERVER_HTTP_PORT": str(p),
         "LANDSTACK_MODEL_SERVER_GRPC_PORT": str(port()),
         "LANDSTACK_MODEL_SERVER_TORCH_THREADS": "1",
     }
-    name = run_detached(ref, env=env, mounts=(f"{store}:/store:ro",))
+    # As the chart's InferenceService runs it: KServe's storage initializer has copied the storage
+    # URI's registry version folder to /mnt/models, mounted read-only, and the args name it.
+    version_folder = store / "models" / metadata["name"] / metadata["version"]
+    name = run_detached(ref, "--model_dir=/mnt/models", env=env, mounts=(f"{version_folder}:/mnt/models:ro",))
     base = f"http://127.0.0.1:{p}"
     _wait_for(f"{base}/v2/health/ready", podman, name)
     x = np.random.default_rng(0).normal(size=(2, 12, 54)).astype(np.float32)
@@ -190,3 +202,90 @@ def test_pipelines_image_lists_steps_and_runs_one(
     written = sorted(p.relative_to(store).as_posix() for p in store.rglob("*.tif"))
     assert any(k.startswith("archive/synthetic/") for k in written), written
     assert any(p.name == "collection.json" for p in store.rglob("collection.json"))
+
+
+LC = "clcplus-backbone-ras"
+
+
+def _product_cogs() -> ModuleType:
+    """The tiler tests' writer of small product COGs and their items."""
+    path = REPO / "tests" / "services" / "tiler" / "product_cogs.py"
+    spec = importlib.util.spec_from_file_location("landstack_test_image_product_cogs", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def published(pgstac_database: Callable[[str], str], tmp_path: Path) -> tuple[str, Path, dict[str, Any]]:
+    """(database, store, item): a fresh pgstac with the catalogue and one land-cover item + COG."""
+    from landstack.catalog.build import build_catalogue
+    from landstack.pipelines.publish import PgstacTarget, publish
+    from landstack.pipelines.settings import Settings
+
+    dbname = pgstac_database("landstack_test_tiler_image")
+    store = tmp_path / "store"
+    build_catalogue(store / "catalog")
+    items = _product_cogs().write_products(store, collections=(LC,), years=(2018,))
+    pipe = Settings(store_url=store.as_uri(), local_dir=tmp_path / "local")
+    target = PgstacTarget(f"postgresql://postgres:postgres@127.0.0.1:55432/{dbname}")
+    try:
+        report = publish(pipe.store(), target, settings=pipe)
+    finally:
+        target.close()
+    assert report.ok, report.refused
+    # The container's user (10001) reads the bind-mounted store.
+    for path in [store, *store.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return dbname, store, items[0]
+
+
+def test_tiler_image_serves_health_web_map_and_a_tile(
+    published: tuple[str, Path, dict[str, Any]],
+    built: Callable[[str], str],
+    podman: Podman,
+    run_detached: Callable[..., str],
+    port: Any,
+) -> None:
+    dbname, store, item = published
+    ref = built("tiler")
+    p = port()
+    env = {
+        "LANDSTACK_TILER_PORT": str(p),
+        "LANDSTACK_TILER_DB_HOST": "127.0.0.1",
+        "LANDSTACK_TILER_DB_PORT": "55432",
+        "LANDSTACK_TILER_DB_USER": "postgres",
+        "LANDSTACK_TILER_DB_PASSWORD": "postgres",
+        "LANDSTACK_TILER_DB_NAME": dbname,
+    }
+    # The published hrefs are file:// URLs into the store: mount it read-only at the same path.
+    name = run_detached(ref, env=env, mounts=(f"{store}:{store}:ro",))
+    base = f"http://127.0.0.1:{p}"
+    health = _wait_for(f"{base}/_mgmt/health", podman, name)
+    assert health.json() == {"status": "ok", "database": "ok"}
+
+    page = httpx.get(f"{base}/map", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "map/libs/leaflet/dist/leaflet.js" in page.text
+    leaflet = httpx.get(f"{base}/map/libs/leaflet/dist/leaflet.js", timeout=30)
+    assert leaflet.status_code == 200, leaflet.text[:300]
+    assert "Leaflet 1.9.4" in leaflet.text[:300]  # the npm package's banner: Leaflet is in the image
+    layers = httpx.get(f"{base}/map/layers.json", timeout=30).json()["layers"]
+    assert [layer["id"] for layer in layers] == [LC]
+
+    w, s, e, n = item["bbox"]
+    t = morecantile.tms.get("WebMercatorQuad").tile((w + e) / 2, (s + n) / 2, 14)
+    url = f"{base}/collections/{LC}/items/{item['id']}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png"
+    r = httpx.get(url, params={"assets": get_layer(LC)[1].asset_key}, timeout=60)
+    assert r.status_code == 200, r.text[:500]
+    assert r.headers["content-type"] == "image/png"
+    img = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGBA"))
+    found = {tuple(int(v) for v in px) for px in np.unique(img[img[..., 3] == 255][:, :3], axis=0)}
+    _, layer = get_layer(LC)
+    palette = {tuple(int(c.color[i : i + 2], 16) for i in (1, 3, 5)) for c in layer.classes if not c.nodata}
+    assert len(found & palette) >= 5 and found <= palette, found  # the product's colours, from the COG
+
+    assert podman("healthcheck", "run", name, check=False).returncode == 0
+    assert json.loads(podman("inspect", name).stdout)[0]["HostConfig"]["ReadonlyRootfs"] is True
+    _runs_as_non_root(podman, ref, name)

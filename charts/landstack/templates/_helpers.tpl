@@ -127,6 +127,9 @@ LANDSTACK_API_OIDC_ISSUER: {{ . | quote }}
 {{- with .Values.stacApi.auth.oidcAudience }}
 LANDSTACK_API_OIDC_AUDIENCE: {{ . | quote }}
 {{- end }}
+{{- if and .Values.tiler.enabled (not (hasKey .Values.stacApi.env "LANDSTACK_API_TILER_URL")) }}
+LANDSTACK_API_TILER_URL: {{ include "landstack.tilerUrl" . | quote }}
+{{- end }}
 {{- range $k, $v := .Values.stacApi.env }}
 {{ $k }}: {{ $v | quote }}
 {{- end }}

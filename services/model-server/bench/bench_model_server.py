@@ -4,13 +4,17 @@ Writes bench-results/model_server.json (or --out). Same batches of --pixels samp
 54 time steps (default 65,536) everywhere; the model is the project's TempCNN (64 filters, dense
 256, 11 classes) with random weights and non-trivial batch-norm statistics.
 
-- in-process CPU variants: the plain module under no_grad on one batch (the earlier figure),
-  then batch norm folded + inference_mode at several chunk sizes (what the server runs), and
-  optionally `torch.compile` (--compile); each as pixels/s and share of the measured matmul rate;
+- in-process CPU variants: the plain module under no_grad on one batch (the earlier figure);
+  batch norm folded + inference_mode at several chunk sizes on intra-op threads (the earlier
+  server path); `inference_runner_*`: landstack.models.inference.InferenceRunner, what the
+  server's engine and the in-process backend run now (folded, channels-last 2-D convolutions,
+  cache-sized chunks on single-threaded workers); optionally `torch.compile` (--compile); each as
+  pixels/s and share of the matmul rate measured in the same process right before and after;
 - served: `python -m landstack.model_server` on loopback ports with the same model and threads,
   the landstack client over binary REST and gRPC with FP16 on the wire and --in-flight requests
   at once, V2 JSON (FP32, fewer pixels: --json-pixels) — each as pixels/s and as a share of the
-  in-process throughput of the server's own engine measured right before;
+  best in-process throughput (the best variant above, or the server's own engine measured right
+  before the server starts, whichever is higher);
 - `--device cuda` runs the same on a GPU: in-process fp32, bf16 autocast, bf16 + torch.compile,
   host->device copies from pageable vs pinned memory, and served with FP16 payloads.
 
@@ -37,6 +41,7 @@ import torch
 from landstack.model_server.engine import Engine
 from landstack.model_server.process import serve
 from landstack.models.folding import fold_batchnorm
+from landstack.models.inference import TEMPCNN_CPU_CHUNK, InferenceRunner
 from landstack.models.modelfile import build_model, inference_module
 from landstack.models.registry import register_model
 from landstack.models.tempcnn import tempcnn_flops
@@ -113,12 +118,32 @@ def _best_px_s(run: Callable[[], object], pixels: int, repeats: int) -> float:
     return best
 
 
+def _best_px_s_interleaved(
+    runs: dict[str, Callable[[], object]], pixels: int, repeats: int
+) -> dict[str, float]:
+    """Pixels/s of each run's best of `repeats`, taken round-robin (one warm-up run each).
+
+    The machine is shared: timing the variants one after another would give each a different
+    share of the other processes' load; round-robin lets every variant see the same periods.
+    """
+    for run in runs.values():
+        run()
+    best = dict.fromkeys(runs, 0.0)
+    for _ in range(repeats):
+        for key, run in runs.items():
+            t0 = time.perf_counter()
+            run()
+            best[key] = max(best[key], pixels / (time.perf_counter() - t0))
+    return best
+
+
 def bench_in_process_cpu(
     model: torch.nn.Module,
     meta: dict[str, Any],
     x: np.ndarray,
     repeats: int,
     chunks: list[int],
+    runner_chunks: list[int],
     compile_: bool,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Pixels/s per variant, and other figures (compile time)."""
@@ -130,27 +155,28 @@ def bench_in_process_cpu(
         with torch.no_grad():
             plain(xt)
 
-    out: dict[str, float] = {"plain_no_grad_one_batch": _best_px_s(run_plain, n, repeats)}
+    runs: dict[str, Callable[[], object]] = {"plain_no_grad_one_batch": run_plain}
     extras: dict[str, Any] = {}
+    folded_module = inference_module(fold_batchnorm(model)[0], meta)
+
+    def run_chunked(module: Callable[[torch.Tensor], torch.Tensor], chunk: int) -> None:
+        with torch.inference_mode():
+            for s in range(0, n, chunk):
+                module(xt[s : s + chunk])
+
     for chunk in chunks:
-        engine = Engine(model, meta, torch.device("cpu"), chunk_size=chunk, fold=True)
-        out[f"folded_inference_mode_chunk_{chunk}"] = _best_px_s(partial(engine.forward, x), n, repeats)
+        runs[f"folded_inference_mode_chunk_{chunk}"] = partial(run_chunked, folded_module, chunk)
+    for chunk in runner_chunks:
+        runner = InferenceRunner(model, meta, "cpu", chunk_size=chunk)
+        runs[f"inference_runner_workers_{runner.workers}_chunk_{chunk}"] = partial(runner, xt)
     if compile_:
-        folded, _ = fold_batchnorm(model)
-        module = torch.compile(inference_module(folded, meta))
-        chunk = chunks[0]
+        compiled = torch.compile(folded_module)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            module(xt[:chunk])
+            compiled(xt[: chunks[0]])
         extras["compile_seconds"] = time.perf_counter() - t0
-
-        def run_compiled() -> None:
-            with torch.inference_mode():
-                for s in range(0, n, chunk):
-                    module(xt[s : s + chunk])
-
-        out[f"folded_compiled_chunk_{chunk}"] = _best_px_s(run_compiled, n, repeats)
-    return out, extras
+        runs[f"folded_compiled_chunk_{chunks[0]}"] = partial(run_chunked, compiled, chunks[0])
+    return _best_px_s_interleaved(runs, n, repeats), extras
 
 
 def bench_in_process_cuda(
@@ -234,10 +260,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pixels", type=int, default=65536)
     p.add_argument("--json-pixels", type=int, default=4096)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--in-flight", type=int, default=4)
-    p.add_argument("--chunks", default="1024,4096", help="comma-separated chunk sizes to try in-process")
+    p.add_argument(
+        "--chunks", default="1024,4096", help="comma-separated chunk sizes for the folded intra-op variant"
+    )
+    p.add_argument(
+        "--runner-chunks",
+        default=f"{TEMPCNN_CPU_CHUNK},256",
+        help="comma-separated chunk sizes for the InferenceRunner (its default first)",
+    )
+    p.add_argument(
+        "--server-chunk", type=int, default=4096, help="LANDSTACK_MODEL_SERVER_CHUNK_SIZE (samples per pass)"
+    )
     p.add_argument(
         "--compile", action="store_true", help="also time torch.compile (CPU; needs a C++ compiler)"
     )
@@ -265,8 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         "flops_per_pixel": flops_px,
     }
     chunks = [int(c) for c in args.chunks.split(",")]
+    runner_chunks = [int(c) for c in args.runner_chunks.split(",")]
     if args.device == "cpu":
-        variants, extras = bench_in_process_cpu(model, meta, x, args.repeats, chunks, args.compile)
+        variants, extras = bench_in_process_cpu(
+            model, meta, x, args.repeats, chunks, runner_chunks, args.compile
+        )
     else:
         variants, extras = bench_in_process_cuda(model, meta, x, args.repeats)
     best_key = max(variants, key=lambda k: variants[k])
@@ -281,16 +320,18 @@ def main(argv: list[str] | None = None) -> int:
     result["in_process"].update(extras)
     result["in_process_best"] = best_key
     print(json.dumps(result["in_process"], indent=1), flush=True)
-    chunk = int(best_key.rsplit("_", 1)[1]) if "chunk_" in best_key else chunks[-1]
+    chunk = args.server_chunk if args.device == "cpu" else args.pixels
     with tempfile.TemporaryDirectory() as tmp:
         register_model(Path(tmp).as_uri(), model, meta)
-        # the in-process reference for the served figures: the server's own engine and settings
-        engine = Engine(
-            model, meta, device, chunk_size=chunk if args.device == "cpu" else args.pixels, fold=True
-        )
+        # the server's own engine and settings, in this process, right before the server starts
+        engine = Engine(model, meta, device, chunk_size=chunk, fold=True)
         wire = x.astype(np.float16) if args.device == "cuda" else x
-        reference = _best_px_s(lambda: engine.forward(wire), args.pixels, args.repeats)
+        engine_px_s = _best_px_s(lambda: engine.forward(wire), args.pixels, args.repeats)
         served = bench_served(Path(tmp).as_uri(), x, args, chunk, Path(tmp))
+    # served throughput is compared with the best in-process path seen in this run
+    reference = max(engine_px_s, variants[best_key])
+    served["in_process_engine_px_s"] = engine_px_s
+    served["in_process_best_variant_px_s"] = variants[best_key]
     served["in_process_reference_px_s"] = reference
     for key in ("rest_binary", "grpc", "json"):
         served[f"{key}_share_of_in_process"] = served[key] / reference

@@ -242,7 +242,7 @@ def test_bad_input_names_the_field(tmp_path: Path, name: str, data: dict[str, An
 
 
 def test_land_cover_bands_are_matched_by_class_code() -> None:
-    from landstack.pipelines.steps._postprocess import ras_channels
+    from landstack.pipelines.products.clcplus_tile import ras_channels
 
     enc = np.array([[[250, 255]], [[0, 255]]], np.uint8)  # classes 10 and 1, second pixel no data
     out = ras_channels(enc, ["10", "1"], "clcplus-backbone")

@@ -72,9 +72,10 @@ def test_model_missing_its_targets_is_not_rolled_out(
         next(e["result"] for n, e in result.nodes.items() if n.endswith("/evaluate/accept-models"))
     )
     assert evaluation["targets_met"] is False and evaluation["rejected"]
-    assert phases["register"] == "Skipped" and phases["rollout"] == "Skipped"
+    assert phases["register"] == "Skipped" and phases["release"] == "Skipped"
+    assert phases["rollout"] == "Skipped"
     report = json.loads(next(e["result"] for n, e in result.nodes.items() if n.endswith("/report/report")))
     assert report["targets_met"] is False and store.exists(store.key_of(report["report"]))
-    assert not store.list("models/tempcnn-gate")
+    assert not store.list("models/tempcnn-gate") and not store.list("releases/tempcnn-gate")
     assert not deployments_dir(settings.local_dir).exists()
     get_settings.cache_clear()

@@ -15,6 +15,7 @@ PREDICTIONS = "predictions"
 INTERMEDIATES = "intermediates"
 PRODUCTS = "products"
 MODELS = "models"
+RELEASES = "releases"  # a model family's served set: copies of several registered versions + manifest
 RUNS = "runs"
 TRIGGER = "trigger"
 
@@ -29,6 +30,7 @@ PREFIXES = (
     INTERMEDIATES,
     PRODUCTS,
     MODELS,
+    RELEASES,
     RUNS,
     TRIGGER,
 )
@@ -57,6 +59,14 @@ def model_prefix(name: str, version: str) -> str:
 def model_latest_key(name: str) -> str:
     """Key of a model's `latest` pointer ({"version": ...})."""
     return f"{model_root(name)}/latest"
+
+
+def release_prefix(name: str, version: str) -> str:
+    """Key prefix of one release: ``<member>/`` copies of registered versions and the manifest."""
+    return f"{RELEASES}/{name}/{version}"
+
+
+RELEASE_MANIFEST = "release.json"  # inside a release folder, written last
 
 
 def product_item_key(collection: str, item_id: str) -> str:

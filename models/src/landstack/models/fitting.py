@@ -15,6 +15,7 @@ from landstack.models.errors import SamplesError
 from landstack.models.layers import Ensemble, Standardise
 from landstack.models.modelfile import FORMAT_VERSION, build_model
 from landstack.models.patches import NODATA_CLASS, PatchSet
+from landstack.models.runtime import seed_everything
 from landstack.models.splits import holdout_split
 from landstack.models.tables import SampleTable
 from landstack.models.training import (
@@ -114,6 +115,7 @@ def fit_tempcnn(
         "norm": {"mean": mean, "std": std},
     }
     meta["output"] = {"classes": classes, "semantics": "logits over classes; softmax gives probabilities"}
+    seed_everything(config.seed)  # the initial weights too, so a run repeats exactly
     model = build_model(meta)
     _set_norm(model, mean, std)
     tr, va = _val_split(y, table.groups, config, stratify=True)
@@ -179,6 +181,7 @@ def fit_patch_model(
     members, histories = [], []
     for k in range(ensemble_size):
         cfg = replace(config, seed=config.seed + 1000 * k)
+        seed_everything(cfg.seed)  # the initial weights too, so a run repeats exactly
         single = build_model(meta)
         _set_norm(single, mean, std)
         tr, va = _val_split(strat, patches.groups, cfg, stratify=False)

@@ -11,7 +11,8 @@ keys from `landstack.storage.layout` (``model_prefix``, ``model_latest_key``)::
 
 Every object is written through `landstack.storage.ObjectStore` (temporary key, then moved); the
 item is written after the files it points at and the `latest` pointer last, so readers never see a
-half-registered model.
+half-registered model. Several registered versions served together (every production unit's model
+and the fallback) are gathered into a release folder by `landstack.models.releases`.
 
 The STAC item carries the MLM extension fields under the ``mlm:`` prefix (``mlm:name``,
 ``mlm:architecture``, ``mlm:tasks``, ``mlm:framework``, ``mlm:framework_version``,

@@ -100,7 +100,7 @@ class LocalBackend:
 
     def model(self, name: str, version: str = "latest") -> ModelInfo:
         from landstack.models.errors import ModelError
-        from landstack.models.modelfile import inference_module
+        from landstack.models.inference import InferenceRunner
         from landstack.models.registry import latest_version, load_registered
 
         with self._lock:
@@ -111,7 +111,9 @@ class LocalBackend:
                 key = (name, resolved)
                 if key not in self._infos:
                     module, metadata = load_registered(self.registry_url, name, resolved, self.s3)
-                    self._modules[key] = inference_module(module, metadata).to(self.device)
+                    # the inference form the model server runs too: batch norm folded, on CPU
+                    # cache-sized chunks on single-threaded workers
+                    self._modules[key] = InferenceRunner(module, metadata, self.device)
                     self._infos[key] = ModelInfo(name, resolved, metadata)
             except ModelError as e:
                 raise PipelineError(f"cannot load model {name!r} version {version!r}: {e}") from e
@@ -121,7 +123,7 @@ class LocalBackend:
         """Outputs for a numpy batch, or a torch tensor already on the device (features_torch)."""
         import torch
 
-        module = self._modules[(model.name, model.version)]
+        runner = self._modules[(model.name, model.version)]
         if isinstance(x, torch.Tensor):  # features computed on the device stay there
             mean = torch.from_numpy(model.feature_means).to(x.device)
             x = torch.where(torch.isnan(x), mean.reshape([1, -1] + [1] * (x.ndim - 2)), x)
@@ -133,15 +135,14 @@ class LocalBackend:
             else max(1, self.batch_size // (x.shape[-1] * x.shape[-2]))
         )
         outs = []
-        with torch.inference_mode():
-            for start in range(0, x.shape[0], batch):
-                part = x[start : start + batch]
-                t = (
-                    part.to(self.device, torch.float32)
-                    if isinstance(part, torch.Tensor)
-                    else torch.from_numpy(np.ascontiguousarray(part, np.float32)).to(self.device)
-                )
-                outs.append(module(t).float().cpu().numpy())
+        for start in range(0, x.shape[0], batch):
+            part = x[start : start + batch]
+            t = (
+                part.to(self.device, torch.float32)
+                if isinstance(part, torch.Tensor)
+                else torch.from_numpy(np.ascontiguousarray(part, np.float32)).to(self.device)
+            )
+            outs.append(runner(t).cpu().numpy())
         return np.concatenate(outs) if outs else np.zeros((0, len(model.outputs)), np.float32)
 
 

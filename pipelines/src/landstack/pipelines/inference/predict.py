@@ -14,9 +14,11 @@ Outputs (GeoTIFFs on the tile grid, one per model output and unit):
   post-processing (greenness, water-commission correction);
 - with production units, `units`: the uint16 unit index (0 = none).
 
-Reading: the stack should be chunked with `stack_block(...)`; `reading.StackReader` then reads each
-chunk about once although windows overlap. Features: numpy on the host, or torch on the local
-backend's CUDA device (`features_torch`), where only digital numbers and SCL cross the bus.
+Reading: from a `direct.DirectStack` (one windowed read per asset and window, straight from the
+COGs: the fast path) or from a lazy odc-stac stack chunked with `stack_block(...)`, which
+`reading.StackReader` reads about once per chunk although windows overlap. Features: numpy on the
+host, or torch on the local backend's CUDA device (`features_torch`), where only digital numbers
+and SCL cross the bus.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ from landstack.pipelines.features import (
     valid_mask,
 )
 from landstack.pipelines.inference.backends import Backend, ModelInfo
-from landstack.pipelines.inference.reading import StackReader, block_size
+from landstack.pipelines.inference.direct import DirectStack
+from landstack.pipelines.inference.reading import StackReader, WindowReader, block_size
 from landstack.pipelines.inference.windows import TileWindow, padded_shape, windows
 
 log = logging.getLogger(__name__)
@@ -138,6 +141,9 @@ def _profile(grid: TileGrid, count: int, dtype: str, nodata: float) -> dict[str,
         "compress": "deflate",
         "predictor": 2 if dtype != "float32" else 3,
         "BIGTIFF": "IF_SAFER",
+        # a 3- or 4-band uint8 file would default to RGB(A), and the COG step then reads the 4th
+        # band (e.g. CISC's water probability) as an alpha mask and blanks its zero pixels
+        "photometric": "MINISBLACK",
     }
 
 
@@ -206,7 +212,7 @@ class TilePredictor:
 
     def __init__(
         self,
-        stack: xr.Dataset,
+        stack: xr.Dataset | DirectStack,
         grid: TileGrid,
         year: int,
         backend: Backend,
@@ -218,8 +224,9 @@ class TilePredictor:
         progress: Callable[[int, int], None] | None = None,
         feature_device: str | None = None,
     ) -> None:
-        """`feature_device`: compute features with torch on this device (default: the local
-        backend's device when it is CUDA, so only digital numbers and SCL cross the bus)."""
+        """`stack`: a `DirectStack` or a lazy odc-stac Dataset on the tile grid. `feature_device`:
+        compute features with torch on this device (default: the local backend's device when it
+        is CUDA, so only digital numbers and SCL cross the bus)."""
         if (stack.sizes["y"], stack.sizes["x"]) != grid.shape:
             raise FeatureError(
                 f"the stack is {stack.sizes['y']}x{stack.sizes['x']}, the tile grid {grid.shape}"
@@ -238,20 +245,26 @@ class TilePredictor:
             self.device = torch.device(device)
         steps = time_steps(year, self.cfg.step_days, self.cfg.margin_months)
         t0, t1 = steps[0], steps[-1] + np.timedelta64(self.cfg.step_days, "D")
-        self.stack = stack.sel(time=slice(str(t0), str(t1)))
+        self.stack: xr.Dataset | DirectStack
+        if isinstance(stack, DirectStack):
+            self.stack = stack.between(t0, t1)
+            times, offsets = self.stack.times, self.stack.offsets
+        else:
+            self.stack = stack.sel(time=slice(str(t0), str(t1)))
+            times = self.stack.time.values
+            offsets = (
+                np.asarray(self.stack["boa_offset"].values, np.int32)
+                if "boa_offset" in self.stack.coords
+                else np.zeros(times.size, np.int32)
+            )
         if self.stack.sizes["time"] == 0:
             raise FeatureError(f"no acquisition between {t0} and {t1} for reference year {year}")
-        times = self.stack.time.values
         self.obs_days = _days(times)
         self.target_days = _days(steps)
         self.in_year = (times >= np.datetime64(f"{year}-01-01")) & (
             times < np.datetime64(f"{year + 1}-01-01")
         )
-        self.offsets = (
-            np.asarray(self.stack["boa_offset"].values, np.int32)
-            if "boa_offset" in self.stack.coords
-            else np.zeros(times.size, np.int32)
-        )
+        self.offsets = offsets
         self.bands = list(
             dict.fromkeys([*self.cfg.needed_bands, *self.cfg.quantile_bands, "B03", "B04", "B08"])
         )
@@ -264,6 +277,11 @@ class TilePredictor:
     def block(self, jobs: Sequence[Job]) -> int:
         """The chunk size the stack should have for these jobs (see `reading.block_size`)."""
         return block_size(*self._layout(jobs))
+
+    def _reader(self, jobs: Sequence[Job]) -> WindowReader:
+        if isinstance(self.stack, DirectStack):
+            return self.stack.reader(self.bands)
+        return StackReader(self.stack, self.bands, self.block(jobs))
 
     def _windows(self, jobs: Sequence[Job]) -> Iterator[TileWindow]:
         size, halo, multiple = self._layout(jobs)
@@ -366,7 +384,7 @@ class TilePredictor:
         writers = _Writers(folder, self.grid)
         self._timing = writers.result
         start = time.perf_counter()
-        reader = StackReader(self.stack, self.bands, self.block(jobs))
+        reader = self._reader(jobs)
         try:
             writers.add("data-score", ["data_score"], "uint16", SCORE_NODATA)
             writers.add("medians", ["NDVI_median", "NDWI_median"], "float32", float("nan"))
@@ -394,9 +412,8 @@ class TilePredictor:
                     self.progress(n, len(all_windows))
         finally:
             writers.close()
-        log.info(
-            "read %d stack blocks of %d px for %d windows", reader.blocks_read, reader.block, len(all_windows)
-        )
+            reader.close()
+        log.info("read %d stack blocks / asset windows for %d windows", reader.blocks_read, len(all_windows))
         writers.result.blocks_read = reader.blocks_read
         sec = writers.result.seconds
         sec["features"] = (
@@ -404,7 +421,7 @@ class TilePredictor:
         )
         return writers.result
 
-    def _window(self, w: TileWindow, jobs: Sequence[Job], writers: _Writers, reader: StackReader) -> None:
+    def _window(self, w: TileWindow, jobs: Sequence[Job], writers: _Writers, reader: WindowReader) -> None:
         dn: dict[str, Any]
         scl: Any
         t0 = time.perf_counter()

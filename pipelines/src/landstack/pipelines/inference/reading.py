@@ -1,4 +1,11 @@
-"""Reading a lazy Sentinel-2 stack window by window, each source chunk about once.
+"""Reading a Sentinel-2 stack window by window: the reader protocol, the odc-stac reader, and the
+choice between it and the direct COG reader (`direct.DirectStack`) for a tile.
+
+`reference_stack` finds the reference year's acquisitions and returns a `DirectStack` (one
+windowed read per asset and window, much faster) unless the tile grid is coarser than an asset,
+in which case it returns odc-stac's lazy stack (which reads overviews).
+
+The odc-stac reader, `StackReader`, reads each source chunk about once:
 
 Windows with a halo overlap their neighbours, and a dask chunk is read whole whenever any pixel of
 it is wanted, so reading every window's extent on its own reads a chunk up to nine times. The
@@ -10,12 +17,72 @@ blocks of one read extent are held, so memory follows the window, not the tile.
 
 from __future__ import annotations
 
+import logging
 import math
+from typing import Protocol
 
 import numpy as np
 import xarray as xr
 
+from landstack.catalog.grid import Aoi, TileGrid
+from landstack.pipelines.inference.direct import DirectStack
 from landstack.pipelines.inference.windows import Span
+
+log = logging.getLogger(__name__)
+
+
+class WindowReader(Protocol):
+    """What the predictor reads windows with."""
+
+    blocks_read: int
+
+    def read(self, rows: Span, cols: Span) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Band arrays (time, rows, cols) and the SCL of one read extent."""
+        ...
+
+    def close(self) -> None:
+        """Release threads or files."""
+        ...
+
+
+def reference_stack(
+    grid: TileGrid,
+    year: int,
+    bands: list[str],
+    *,
+    api_url: str | None = None,
+    catalog_href: str | None = None,
+    collection: str | None = None,
+    max_cloud: float | None = None,
+    chunks: int = 256,
+    direct: bool = True,
+) -> xr.Dataset | DirectStack:
+    """The stack of `bands` + SCL on `grid` for a reference year ± 3 months (the period of
+    `ingest.load_reference_year`): a `DirectStack` when `direct` and the grid allows, else the lazy
+    odc-stac stack chunked by `chunks`."""
+    from landstack.pipelines import ingest
+    from landstack.pipelines.settings import get_settings
+
+    aoi = Aoi(grid.bounds, grid.crs)
+    items = ingest.search_items(
+        aoi,
+        f"{year - 1}-10-01",
+        f"{year + 1}-03-31",
+        api_url=api_url,
+        catalog_href=catalog_href,
+        collection=collection or ingest.DEFAULT_COLLECTION,
+        max_cloud=ingest.DEFAULT_MAX_CLOUD if max_cloud is None else max_cloud,
+    )
+    log.info("%d acquisitions for %s", len(items), aoi)
+    if direct:
+        stack = DirectStack(items, bands, grid, s3=get_settings().s3())
+        why = stack.supports()
+        if why is None:
+            return stack
+        stack.close()
+        log.info("reading through odc-stac: %s", why)
+    ingest.configure_gdal()
+    return ingest.load_stack(items, bands, aoi=aoi, crs=grid.crs, resolution=grid.resolution, chunks=chunks)
 
 
 def block_size(window: int, halo: int, multiple: int = 1) -> int:
@@ -36,7 +103,7 @@ def block_size(window: int, halo: int, multiple: int = 1) -> int:
 
 
 class StackReader:
-    """Numpy blocks of `bands` + SCL of a (time, y, x) stack, read once per block where possible."""
+    """Numpy blocks of `bands` + SCL of a lazy (time, y, x) stack, read once per block where possible."""
 
     def __init__(self, stack: xr.Dataset, bands: list[str], block: int) -> None:
         self.ds = stack[[*bands, "SCL"]]
@@ -82,3 +149,7 @@ class StackReader:
             out[v] = np.concatenate([np.concatenate(r, axis=2) for r in grid], axis=1)[sl]
         scl = out.pop("SCL")
         return out, scl
+
+    def close(self) -> None:
+        """Drop the held blocks."""
+        self._cache = {}

@@ -1,8 +1,10 @@
 """The predict step's `kserve` backend: models behind KServe model servers (open inference protocol v2).
 
 The registry supplies each model's metadata (features, time steps, normalisation, classes), the
-model server the numbers. Endpoints are given per model name; the key ``*`` serves every model
-not named (one server hosting them all).
+model server the numbers. Endpoints are given per model name; a production unit's model
+(``<name>-<unit>``, ``<name>-fallback``) goes to its family's ``<name>`` endpoint, because one
+InferenceService serves a whole release of unit models; the key ``*`` serves every model not named
+(one server hosting them all).
 """
 
 from __future__ import annotations
@@ -33,13 +35,22 @@ class ServedBackend:
     def _client(self, name: str) -> Any:
         from landstack.pipelines.inference.client import ClientOptions, InferenceClient
 
-        url = self.endpoints.get(name) or self.endpoints.get("*")
+        url = self._endpoint(name)
         if url is None:
             raise BadInputError(f"no model server for model {name!r}; add it (or '*') to model_servers")
         if url not in self._clients:
             options = ClientOptions(protocol="grpc" if url.startswith("grpc://") else "rest")
             self._clients[url] = InferenceClient(url, options)
         return self._clients[url]
+
+    def _endpoint(self, name: str) -> str | None:
+        if name in self.endpoints:
+            return self.endpoints[name]
+        # the longest family name wins, so `unet-imd-u1` goes to `unet-imd`, not to `unet`
+        families = sorted((k for k in self.endpoints if k != "*" and name.startswith(f"{k}-")), key=len)
+        if families:
+            return self.endpoints[families[-1]]
+        return self.endpoints.get("*")
 
     def model(self, name: str, version: str = "latest") -> ModelInfo:
         from landstack.models.errors import ModelError

@@ -97,22 +97,27 @@ def change_thresholds(
     sigma_spatial: float = SIGMA_SPATIAL,
     sigma_color: float = SIGMA_COLOR,
     calibration: clcplus.CalibrationConfig | None = None,
+    filter_inputs: bool = True,
 ) -> dict[tuple[int, int], float]:
-    """First pass: change thresholds per direction from the whole tile, block by block."""
+    """First pass: change thresholds per direction from the whole tile, block by block.
+
+    `filter_inputs=False` when both years' probabilities were filtered before (blended ones).
+    """
     shape = (int(encoded.shape[1]), int(encoded.shape[2]))
     stats = ChangeStats(int(encoded.shape[0]))
-    r = win_size // 2
+    r = win_size // 2 if filter_inputs else 0
     for win in windows(shape, block):
         (rows, cols), (ir, ic) = _halo(win, r, shape)
         prob, valid = clcplus.decode_probabilities(np.asarray(encoded[:, rows, cols]))
         prev, prev_valid = clcplus.decode_probabilities(np.asarray(prev_encoded[:, rows, cols]))
-        prob = bilateral_filter(
-            prob, valid, win_size=win_size, sigma_spatial=sigma_spatial, sigma_color=sigma_color
-        )[:, ir, ic]
-        prev = bilateral_filter(
-            prev, prev_valid, win_size=win_size, sigma_spatial=sigma_spatial, sigma_color=sigma_color
-        )[:, ir, ic]
-        stats.add(prob, prev, (valid & prev_valid)[ir, ic])
+        if filter_inputs:
+            prob = bilateral_filter(
+                prob, valid, win_size=win_size, sigma_spatial=sigma_spatial, sigma_color=sigma_color
+            )
+            prev = bilateral_filter(
+                prev, prev_valid, win_size=win_size, sigma_spatial=sigma_spatial, sigma_color=sigma_color
+            )
+        stats.add(prob[:, ir, ic], prev[:, ir, ic], (valid & prev_valid)[ir, ic])
     return stats.thresholds(calibration)
 
 
@@ -130,10 +135,12 @@ def clcplus_blocks(
     sigma_color: float = SIGMA_COLOR,
     calibration: clcplus.CalibrationConfig | None = None,
     thresholds: Mapping[tuple[int, int], float] | None = None,
+    filter_inputs: bool = True,
 ) -> Iterator[tuple[Window, clcplus.ClcplusLayers]]:
     """(window, layers) of every block of a tile; the same arguments as `clcplus.clcplus_layers`.
 
     With `prev_encoded` and no `thresholds`, a first pass computes them over the whole tile.
+    Without filtering (`filter_inputs=False`) no halo is read.
     """
     shape = (int(encoded.shape[1]), int(encoded.shape[2]))
     if prev_encoded is not None and thresholds is None:
@@ -145,8 +152,9 @@ def clcplus_blocks(
             sigma_spatial=sigma_spatial,
             sigma_color=sigma_color,
             calibration=calibration,
+            filter_inputs=filter_inputs,
         )
-    r = win_size // 2
+    r = win_size // 2 if filter_inputs else 0
     for win in windows(shape, block):
         (rows, cols), (ir, ic) = _halo(win, r, shape)
         layers = clcplus.clcplus_layers(
@@ -161,6 +169,7 @@ def clcplus_blocks(
             win_size=win_size,
             sigma_spatial=sigma_spatial,
             sigma_color=sigma_color,
+            filter_inputs=filter_inputs,
         )
         yield (
             win,

@@ -8,19 +8,22 @@ built-up total is preserved.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from affine import Affine
 from rasterio import warp
 from rasterio.crs import CRS
 from rasterio.transform import array_bounds
+from rasterio.windows import Window
 from scipy import ndimage
 
 from landstack.catalog.spec import LayerSpec
 from landstack.pipelines.products import codes
 from landstack.pipelines.products.errors import ShapeError
-from landstack.pipelines.products.raster import Grid
+from landstack.pipelines.products.raster import Grid, windows
+from landstack.pipelines.products.windowed import halo_slices
 
 NDWI_WATER = 0.2  # NDWI above this is water-like: built-up predicted there is a commission error
 GREENNESS_RADIUS_M = 300.0
@@ -112,15 +115,64 @@ def greenness(
     """
     if ndvi.shape != built.shape:
         raise ShapeError(f"NDVI {ndvi.shape} and built-up {built.shape} are on different grids")
+    h, w = ndvi.shape
+    return greenness_window(ndvi, built, (0, 0), (h, w), Window(0, 0, w, h), cell_m, radius_m, block)
+
+
+def greenness_halo(cell_m: float = CELL_M, radius_m: float = GREENNESS_RADIUS_M) -> int:
+    """Pixels of halo a block needs for :func:`greenness_window` (the domain of the domain)."""
+    return 2 * round(radius_m / cell_m)
+
+
+def greenness_window(
+    ndvi: np.ndarray,
+    built: np.ndarray,
+    origin: tuple[int, int],
+    tile_shape: tuple[int, int],
+    inner: Window,
+    cell_m: float = CELL_M,
+    radius_m: float = GREENNESS_RADIUS_M,
+    block: int = 10,
+) -> np.ndarray:
+    """GREENNESS of the window `inner` of a tile, equal to :func:`greenness` of the whole tile there.
+
+    `ndvi` and `built` cover the part of the tile starting at `origin` (row, col) that holds
+    `inner` plus :func:`greenness_halo` pixels (clipped to the tile). `inner` starts on a multiple
+    of `block` and ends on one or on the tile's edge, so its cells are the whole tile's cells.
+    """
+    if ndvi.shape != built.shape:
+        raise ShapeError(f"NDVI {ndvi.shape} and built-up {built.shape} are on different grids")
+    th, tw = tile_shape
+    r0, c0 = int(inner.row_off), int(inner.col_off)
+    r1, c1 = r0 + int(inner.height), c0 + int(inner.width)
+    if r0 % block or c0 % block or (r1 % block and r1 != th) or (c1 % block and c1 != tw):
+        raise ShapeError(f"window {inner} does not fall on the {block}-pixel greenness cells; use multiples")
     r = round(radius_m / cell_m)
+    # the inner window inside the given arrays
+    ir, ic = slice(r0 - origin[0], r1 - origin[0]), slice(c0 - origin[1], c1 - origin[1])
     built = np.asarray(built, bool)
     if not built.any():
-        return np.full(ndvi.shape, np.nan, np.float32)
+        return np.full((r1 - r0, c1 - c0), np.nan, np.float32)
     domain = ndimage.distance_transform_edt(~built) * cell_m <= radius_m
     vals = np.where(domain & np.isfinite(ndvi), ndvi, np.nan).astype(np.float32)
-    h, w = vals.shape
-    hb, wb = -(-h // block), -(-w // block)
-    pad = np.pad(vals, ((r, r + hb * block - h), (r, r + wb * block - w)), constant_values=np.nan)
+    hb, wb = -(-(r1 - r0) // block), -(-(c1 - c0) // block)
+    # cells' windows in tile rows/cols: [r0 - r, r0 + hb * block + r), NaN beyond the tile's edge
+    top, left = r0 - r, c0 - r
+    pad = np.full((hb * block + 2 * r, wb * block + 2 * r), np.nan, np.float32)
+    tr0, tr1 = max(0, top), min(th, top + pad.shape[0])
+    tc0, tc1 = max(0, left), min(tw, left + pad.shape[1])
+    if (
+        tr0 < origin[0]
+        or tc0 < origin[1]
+        or tr1 > origin[0] + vals.shape[0]
+        or tc1 > origin[1] + vals.shape[1]
+    ):
+        raise ShapeError(
+            f"the arrays at {origin} of shape {vals.shape} lack the halo the window {inner} needs"
+        )
+    pad[tr0 - top : tr1 - top, tc0 - left : tc1 - left] = vals[
+        tr0 - origin[0] : tr1 - origin[0], tc0 - origin[1] : tc1 - origin[1]
+    ]
     win = block + 2 * r
     views = np.lib.stride_tricks.sliding_window_view(pad, (win, win))[::block, ::block]
     med = np.full((hb, wb), np.nan, np.float32)
@@ -129,9 +181,9 @@ def greenness(
         has = np.isfinite(row).any(axis=1)
         if has.any():
             med[i, has] = np.nanmedian(row[has], axis=1)
-    out = np.repeat(np.repeat(med, block, axis=0), block, axis=1)[:h, :w]
+    out = np.repeat(np.repeat(med, block, axis=0), block, axis=1)[: r1 - r0, : c1 - c0]
     out = np.clip(out * 100.0, 0.0, 100.0)
-    out[~domain | ~np.isfinite(ndvi)] = np.nan
+    out[~domain[ir, ic] | ~np.isfinite(ndvi[ir, ic])] = np.nan
     return out.astype(np.float32)
 
 
@@ -225,10 +277,54 @@ def emc_layers_10m(
     return {"s": s, "nres": nres, "greenness": green}
 
 
+def emc_blocks(
+    s_members: Sequence[Any],
+    nres_members: Sequence[Any],
+    ndwi: Any,
+    ndvi: Any,
+    *,
+    block: int = 1000,
+    ndwi_threshold: float = NDWI_WATER,
+) -> Iterator[tuple[Window, dict[str, np.ndarray]]]:
+    """(window, {"s", "nres", "greenness"}) of every block of a tile: :func:`emc_layers_10m` block-wise.
+
+    Inputs are (H, W) sliceables (arrays or :class:`windowed.RasterView`); `block` is a multiple
+    of 10 (the greenness cells; multiples of 100 keep blocks on whole 100 m / 1 km cells). Each
+    block reads S, NDWI and NDVI with the greenness halo, so the result equals the whole tile's.
+    """
+    if block % 10:
+        raise ShapeError(f"EMC-BUILT blocks must be multiples of 10 pixels (greenness cells), got {block}")
+    shape = (int(ndvi.shape[0]), int(ndvi.shape[1]))
+    halo = greenness_halo()
+    for win in windows(shape, block):
+        (hr, hc), (ir, ic) = halo_slices(win, halo, shape)
+        rows, cols = slice(win.row_off, win.row_off + win.height), slice(win.col_off, win.col_off + win.width)
+        ndwi_h = np.asarray(ndwi[hr, hc])
+        s_h = to_m2(
+            ndwi_correction(ensemble_mean([np.asarray(m[hr, hc]) for m in s_members]), ndwi_h, ndwi_threshold)
+        )
+        s = s_h[ir, ic]
+        nres = to_m2(
+            ndwi_correction(
+                ensemble_mean([np.asarray(m[rows, cols]) for m in nres_members]),
+                ndwi_h[ir, ic],
+                ndwi_threshold,
+            )
+        )
+        nres = np.fmin(nres, s)
+        green = greenness_window(
+            np.asarray(ndvi[hr, hc]), np.nan_to_num(s_h) > 0, (hr.start, hc.start), shape, win
+        )
+        yield win, {"s": s, "nres": nres, "greenness": green}
+
+
 def emc_products(
     layers_10m: dict[str, np.ndarray], src_crs: CRS | str, src_transform: Affine
 ) -> dict[str, tuple[np.ndarray, Grid]]:
-    """Every EMC-BUILT layer (collection id -> encoded array and grid) from the 10 m layers.
+    """Every EMC-BUILT layer (collection id -> encoded array and grid) from whole 10 m layers.
+
+    The whole-array reference of :func:`emc_blocks.stage_products` (which the assemble step uses,
+    holding one block at a time); kept for comparisons and small areas.
 
     S and NRES go onto a World Mollweide 10 m grid snapped to 1000 m by sum resampling, then are
     aggregated 10 m -> 100 m -> 1000 m by area sums; WGS84 3" is reprojected from the source with

@@ -3,6 +3,11 @@
 Sources on the product grid are read window by window (others through a nearest-neighbour warped
 view onto it); in each output block the first source holding data wins, so overlaps resolve the
 same way everywhere and there is no seam. Only one block per source is in memory at a time.
+
+A layer may name `weak` values that a later source's other data replaces: a 30 m pixel straddling
+two roll-out tiles is aggregated by each from its part only, and the CISC valid mask's "Invalid"
+from the smaller part must not win over the "Valid" of the larger (whose class the classes layer
+takes, as the smaller part's class is nodata).
 """
 
 from __future__ import annotations
@@ -59,10 +64,12 @@ def mosaic_blocks(
     spec: LayerSpec,
     chunk: int = CHUNK,
     s3: S3Options | None = None,
+    weak: Sequence[float] = (),
 ) -> Iterator[tuple[Window, np.ndarray]]:
     """(window, block) pairs of the product tile `grid` composed from `sources` (URLs or paths).
 
-    Sources that do not intersect a block are not read for it. The layer's nodata fills the gaps.
+    Sources that do not intersect a block are not read for it. The layer's nodata fills the gaps;
+    where a source holds one of the `weak` values, a later source's other data replaces it.
     """
     nodata, dtype = spec.nodata, codes.np_dtype(spec)
     with contextlib.ExitStack() as stack:
@@ -96,6 +103,9 @@ def mosaic_blocks(
                 block = _read(src, grid, win, nodata, dtype)
                 if src.nodata is not None and src.nodata != nodata:
                     block[block == src.nodata] = nodata
-                fill = (out == nodata) & (block != nodata)
+                replaceable = out == nodata
+                if weak:
+                    replaceable |= np.isin(out, weak) & ~np.isin(block, weak)
+                fill = replaceable & (block != nodata)
                 out[fill] = block[fill]
             yield win, out

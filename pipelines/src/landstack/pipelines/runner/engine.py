@@ -206,6 +206,10 @@ class LocalRunner:
         import yaml
 
         manifest = yaml.safe_load(res.get("manifest", "")) or {}
+        if isinstance(manifest, list):
+            # a JSON patch (mergeStrategy: json): Argo names the object in `flags` (kind, name)
+            kind, name = ([str(f) for f in res.get("flags") or []] + ["", ""])[:2]
+            manifest = {"kind": kind, "metadata": {"name": name}, "jsonPatch": manifest}
         key = f"{res.get('action')}/{manifest.get('kind')}"
         handler = self.options.resource_handlers.get(key)
         if handler is None:

@@ -25,7 +25,8 @@ from rasterio.crs import CRS
 from landstack.catalog.products import get_layer, layer_ids
 from landstack.pipelines.errors import BadInputError
 from landstack.pipelines.products import codes
-from landstack.pipelines.steps._postprocess import FAMILY_LAYERS, item_grid
+from landstack.pipelines.products.intermediates import FAMILY_LAYERS
+from landstack.pipelines.steps._postprocess import item_grid
 from landstack.storage import ObjectStore
 from landstack.storage.layout import INTERMEDIATES, PRODUCTS
 

@@ -103,22 +103,21 @@ class PredictOutput(StepOutput):
 
 
 def _stack(inp: PredictInput, grid: Any, block: int) -> Any:
-    from landstack.catalog.grid import Aoi
-    from landstack.pipelines import ingest
     from landstack.pipelines.features import FeatureConfig
+    from landstack.pipelines.inference.reading import reference_stack
 
     cfg = FeatureConfig()
     bands = list(dict.fromkeys([*cfg.needed_bands, *cfg.quantile_bands]))
     static = inp.source.endswith(".json")
-    return ingest.load_reference_year(
-        Aoi(grid.bounds, grid.crs),
+    # read straight from the COGs window by window (odc-stac only where the grid needs overviews)
+    return reference_stack(
+        grid,
         inp.year,
         bands,
         api_url=None if static else inp.source,
         catalog_href=inp.source if static else None,
         collection=inp.collection,
         max_cloud=inp.max_cloud,
-        crs=grid.crs,
         chunks=block,
     )
 
@@ -194,10 +193,21 @@ def predict(inp: PredictInput) -> PredictOutput:
         inter = (max(x0, clip[0]), max(y0, clip[1]), min(x1, clip[2]), min(y1, clip[3]))
         grid = grid.sub_grid(inter)
     backend = _backend(inp)
+    stack: Any = None
     try:
         jobs, units = _jobs(inp, backend, grid)
         stack = _stack(inp, grid, stack_block(jobs, inp.window, inp.halo))
-        props = {} if units is None else {"landstack:units": units.names}
+        # postprocess blends the units with the same polygons and buffer (products/blending.py)
+        props = (
+            {}
+            if units is None
+            else {
+                "landstack:units": units.names,
+                "landstack:unit_source": inp.units,
+                "landstack:unit_buffer_m": inp.unit_buffer_m,
+                "landstack:unit_property": inp.unit_property,
+            }
+        )
         with tempfile.TemporaryDirectory(prefix="landstack-predict-") as tmp:
             predictor = TilePredictor(stack, grid, inp.year, backend, window=inp.window, halo=inp.halo)
             pred = predictor.run(jobs, Path(tmp) / "out", None if units is None else units.index)
@@ -211,6 +221,8 @@ def predict(inp: PredictInput) -> PredictOutput:
                 time.perf_counter() - t0,
             )
     finally:
+        if hasattr(stack, "close"):
+            stack.close()  # the direct reader holds every asset of the year open
         if hasattr(backend, "close"):
             backend.close()
     return PredictOutput(item=item, assets=assets, valid_pixels=pred.valid_pixels)

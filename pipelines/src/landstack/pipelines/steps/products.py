@@ -10,6 +10,8 @@ given the synthetic truth, measures accuracy per family.
 Product tile extent: a 100 km EEA cell that the roll-out tiles cover only in part would be mostly
 nodata, so the assembled tile is clipped to the part of the cell the intermediates cover (the grid
 stays aligned to the cell's pixels, so later runs covering more of it line up without seams).
+Layers on their own grid (CISC, 90 km tiles) have tiles straddling cells: each is made once, by
+the lowest cell holding one of its inputs, from the roll-out tiles of every cell it covers.
 """
 
 from __future__ import annotations

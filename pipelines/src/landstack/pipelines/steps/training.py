@@ -260,3 +260,44 @@ def register(inp: RegisterInput) -> RegisterOutput:
     return RegisterOutput(
         name=reg.name, version=reg.version, item_url=reg.item_href, model_url=reg.model_href
     )
+
+
+# --- release ------------------------------------------------------------------------------------
+
+
+class ReleaseInput(StepInput):
+    """The models one InferenceService serves together (every unit's model and the fallback)."""
+
+    name: str = Field(description="release name: the training run's model name, e.g. tempcnn")
+    registered: list[dict[str, Any]] = Field(
+        description="outputs of the register step (name, version of each registered model)"
+    )
+    registry_url: str | None = Field(None, description="registry root (default: the object store root)")
+
+
+class ReleaseOutput(StepOutput):
+    name: str
+    version: str = Field(description="release id (a hash of the members' names and versions)")
+    storage_uri: str = Field(description="the release folder, what an InferenceService's STORAGE_URI names")
+    members: list[str] = Field(description="name:version of each member, each served under its name")
+
+
+@step("release", ReleaseInput, ReleaseOutput)
+def release(inp: ReleaseInput) -> ReleaseOutput:
+    """Gather registered models into one release folder (releases/<name>/<id>/) for one model server."""
+    from landstack.models.releases import Member, register_release
+    from landstack.pipelines.errors import BadInputError
+    from landstack.pipelines.settings import get_settings
+
+    store = current_store()
+    try:
+        members = [Member(str(r["name"]), str(r["version"])) for r in inp.registered]
+    except (KeyError, TypeError) as e:
+        raise BadInputError(f"release: {inp.registered!r} are not outputs of the register step ({e})") from e
+    rel = register_release(inp.registry_url or store, inp.name, members, get_settings().s3())
+    return ReleaseOutput(
+        name=rel.name,
+        version=rel.version,
+        storage_uri=rel.url,
+        members=[f"{m.name}:{m.version}" for m in rel.members],
+    )

@@ -2,8 +2,9 @@
 
 A WorkflowTemplate. `list-tiles` turns the AOI (or an explicit tile list) into 25 km roll-out tiles
 and the product tiles they feed; each roll-out tile fans out (`withParam`) through predict and
-post-process; each product tile is assembled (mosaic, COGs, thumbnail, STAC item) once its inputs
-exist; publishing loads the items into the STAC API; the summary reports what was produced.
+post-process (with production units, predict runs each unit's model over its own buffered area and
+post-processing blends them); each product tile is assembled (mosaic, COGs, thumbnail, STAC item)
+once its inputs exist; publishing loads the items into the STAC API; the summary reports what was produced.
 Every step is idempotent: a tile whose output item already exists with the same inputs is skipped
 unless `force` is true. GPUs are requested only by predict, and only when `predict-gpus` > 0 (the
 `local` backend on a GPU node; the `kserve` backend needs none).
@@ -54,6 +55,18 @@ def build() -> WorkflowTemplate:
             Parameter(name="models", value="{}", description="family -> model name[:version] (JSON)"),
             Parameter(name="backend", value="kserve", description="predict backend: kserve or local"),
             Parameter(name="model-servers", value="{}", description="model name -> V2 endpoint URL (JSON)"),
+            Parameter(
+                name="units",
+                value="",
+                description="production-unit polygons (GeoJSON URL; EPSG:3035 or a crs member) or empty: "
+                "each unit is predicted by <model>-<unit> (else <model>-fallback) and blended",
+            ),
+            Parameter(name="unit-property", value="unit", description="polygon property holding the unit id"),
+            Parameter(
+                name="unit-buffer-m",
+                value="10000",
+                description="each unit is predicted this far beyond its edge",
+            ),
             Parameter(name="predict-gpus", value="0", description="GPUs per predict pod (local backend)"),
             Parameter(name="force", value="false", description="recompute outputs that already exist"),
             Parameter(
@@ -87,6 +100,9 @@ def build() -> WorkflowTemplate:
                         models=Raw(param("models")),
                         backend=param("backend"),
                         model_servers=Raw(param("model-servers")),
+                        units=param("units"),
+                        unit_property=param("unit-property"),
+                        unit_buffer_m=Raw(param("unit-buffer-m")),
                         force=Raw(param("force")),
                     )
                 },

@@ -1,5 +1,5 @@
 """The training workflows: training data → training per production unit → the accuracy gate →
-registration → rollout, the rollout only when the accuracy targets are met.
+registration → release → rollout, the rollout only when the accuracy targets are met.
 
 Two WorkflowTemplates share the tail:
 - `landstack-training` (pixel models, the TempCNN): samples at the labelled points through the
@@ -8,8 +8,11 @@ Two WorkflowTemplates share the tail:
 - `landstack-training-patches` (U-Net, impervious CNN): patch features over the AOI → training
   against a truth raster → `accept-models`.
 Only when every model met its targets (held-out, grouped evaluation inside the train step) are
-the models registered and the model server's InferenceService patched to the new version with
-canary traffic; otherwise the run ends with a report and no rollout.
+the models registered, gathered into one release folder (``releases/<model-name>/<release>/``: every
+unit's ``<name>-<unit>`` and ``<name>-fallback``, or the one model) and the model server's
+InferenceService patched to serve that release with canary traffic; otherwise the run ends with a
+report and no rollout. The rollout always names a release, with or without units, so an
+InferenceService's storage URI has one shape after any training run.
 """
 
 from __future__ import annotations
@@ -33,35 +36,48 @@ NAME = "landstack-training"
 PATCHES_NAME = "landstack-training-patches"
 _MET = "{{=jsonpath(tasks.evaluate.outputs.result, '$.targets_met')}}"
 
-# A merge patch of the InferenceService: the new model version with canary traffic; KServe keeps
-# the previous revision serving the rest until the canary is promoted.
-_ROLLOUT = """apiVersion: serving.kserve.io/v1beta1
-kind: InferenceService
-metadata:
-  name: "{{workflow.parameters.inference-service}}"
-  annotations:
-    landstack.io/model-version: "{{inputs.parameters.version}}"
-spec:
-  predictor:
-    canaryTrafficPercent: {{workflow.parameters.canary-percent}}
-    model:
-      storageUri: "{{inputs.parameters.storage-uri}}"
+# A JSON patch of the InferenceService (custom predictor): KServe's storage initializer copies the
+# container's STORAGE_URI to /mnt/models, so the rollout points it (env[0], checked by the `test` op)
+# at the run's release folder (<registry>/releases/<model-name>/<release>/: every unit's model and the
+# fallback, or the one model, each served under its registry name), with canary traffic; KServe keeps
+# the previous revision serving the rest until the canary is promoted. A merge patch cannot do this:
+# it would replace the whole containers list. (An f-string: the doubled braces below are Argo's {{...}}.)
+_ROLLOUT = """- op: test
+  path: /spec/predictor/containers/0/env/0/name
+  value: STORAGE_URI
+- op: replace
+  path: /spec/predictor/containers/0/env/0/value
+  value: "{{inputs.parameters.storage-uri}}"
+- op: add
+  path: /spec/predictor/canaryTrafficPercent
+  value: {{workflow.parameters.canary-percent}}
+- op: add
+  path: /metadata/annotations/landstack.io~1model-version
+  value: "{{inputs.parameters.version}}"
 """
 
 
-def _common_arguments() -> list[Parameter]:
+def _common_arguments(model_name: str, family: str) -> list[Parameter]:
     return [
         Parameter(name="source", description="Sentinel-2 STAC API URL"),
         Parameter(name="collection", value="sentinel-2-l2a", description="Sentinel-2 collection id"),
         Parameter(name="year", value="2024", description="reference year of the training data"),
         Parameter(name="aoi", description="bbox [minx, miny, maxx, maxy] in EPSG:4326 of the training data"),
-        Parameter(name="model-name", value="tempcnn", description="registry name"),
+        Parameter(
+            name="model-name",
+            value=model_name,
+            description="registry name; with units the models are <name>-<unit> and <name>-fallback",
+        ),
         Parameter(name="epochs", value="30", description="maximum training epochs"),
         Parameter(
-            name="registry-url", value="", description="model registry root (storage URI of the rollout)"
+            name="registry-url",
+            value="",
+            description="registry root: the rollout serves <registry-url>/releases/<model-name>/<release>/",
         ),
         Parameter(
-            name="inference-service", value="landstack-tempcnn", description="InferenceService to roll out to"
+            name="inference-service",
+            value=f"landstack-model-{family}",
+            description="InferenceService to roll out to (the chart sets its <release>-model-<family>)",
         ),
         Parameter(name="canary-percent", value="10", description="traffic share of the new version"),
         Parameter(name="force", value="false", description="recompute outputs that already exist"),
@@ -70,7 +86,7 @@ def _common_arguments() -> list[Parameter]:
 
 
 def _tail(train: Task, templates: dict[str, Any]) -> None:
-    """evaluate (the gate) → register (fan-out) → rollout, or report; inside the main DAG."""
+    """evaluate (the gate) → register (fan-out) → release → rollout, or report; inside the main DAG."""
     e = task(
         templates["accept"],
         "evaluate",
@@ -85,17 +101,30 @@ def _tail(train: Task, templates: dict[str, Any]) -> None:
                 metrics_url="{{item.metrics_url}}",
                 name="{{item.name}}",
                 version="{{item.version}}",
+                registry_url=param("registry-url"),
             )
         },
         with_param="{{=jsonpath(tasks.evaluate.outputs.result, '$.models')}}",
+        when=f"{_MET} == true",
+    )
+    rel = task(
+        templates["release"],
+        "release",
+        arguments={
+            "input": payload(
+                name=param("model-name"),
+                registered=Raw("{{tasks.register.outputs.result}}"),
+                registry_url=param("registry-url"),
+            )
+        },
         when=f"{_MET} == true",
     )
     ro = task(
         templates["rollout"],
         "rollout",
         arguments={
-            "version": "{{=jsonpath(tasks.evaluate.outputs.result, '$.version')}}",
-            "storage-uri": param("registry-url"),
+            "storage-uri": "{{=jsonpath(tasks.release.outputs.result, '$.storage_uri')}}",
+            "version": "{{=jsonpath(tasks.release.outputs.result, '$.version')}}",
         },
         when=f"{_MET} == true",
     )
@@ -107,7 +136,7 @@ def _tail(train: Task, templates: dict[str, Any]) -> None:
         },
         when=f"{_MET} != true",
     )
-    for before, after in ((train, e), (e, r), (e, rep), (r, ro)):
+    for before, after in ((train, e), (e, r), (e, rep), (r, rel), (rel, ro)):
         before >> after
 
 
@@ -115,13 +144,15 @@ def _tail_templates() -> dict[str, Container | Resource]:
     return {
         "accept": step_template("accept-models", "accept-models", cpu="250m", memory="512Mi", deadline_s=300),
         "register": step_template("register", "register", cpu="500m", memory="1Gi", deadline_s=600),
+        "release": step_template("release", "release", cpu="500m", memory="1Gi", deadline_s=1800),
         "report": step_template("report", "training-report", cpu="250m", memory="512Mi", deadline_s=300),
         "rollout": Resource(
             name="rollout",
             action="patch",
-            merge_strategy="merge",
+            merge_strategy="json",
+            flags=["inferenceservice", "{{workflow.parameters.inference-service}}"],
             manifest=_ROLLOUT,
-            inputs=[Parameter(name="version"), Parameter(name="storage-uri")],
+            inputs=[Parameter(name="storage-uri"), Parameter(name="version")],
             retry_strategy=retries(2),
         ),
     }
@@ -145,7 +176,7 @@ def build() -> WorkflowTemplate:
             ),
             Parameter(name="clean-iterations", value="15", description="label cleaning: repeated splits"),
             Parameter(name="clean-epochs", value="20", description="label cleaning: epochs of each fit"),
-            *_common_arguments(),
+            *_common_arguments("tempcnn", "tempcnn"),
         ],
         **workflow_options(),
     ) as wt:
@@ -226,7 +257,7 @@ def build_patches() -> WorkflowTemplate:
             Parameter(name="truth", description="truth raster URL (IMD %, built-up m² bands, or classes)"),
             Parameter(name="patch-size", value="64", description="training patch size in pixels"),
             Parameter(name="patches", value="300", description="patches cut from the rasters"),
-            *_common_arguments(),
+            *_common_arguments("unet-imd", "unet"),
         ],
         **workflow_options(),
     ) as wt:

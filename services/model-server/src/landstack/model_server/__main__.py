@@ -1,8 +1,9 @@
 """`python -m landstack.model_server` / `landstack-model-server`: serve landstack models with KServe.
 
 The command line is KServe's own model-server parser (ports, workers, gRPC limits, logging, ...)
-plus the landstack flags; a flag given on the command line overrides the matching
-LANDSTACK_MODEL_SERVER_* setting, and a flag left out leaves the setting alone.
+plus the landstack flags (`--model_dir` as KServe's own servers name it); a flag given on the
+command line overrides the matching LANDSTACK_MODEL_SERVER_* setting, and a flag left out leaves
+the setting alone.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _OWN = (
     "model_version",
     "registry_url",
     "model_url",
+    "model_dir",
     "models",
     "registry_prefix",
     "max_batch",
@@ -47,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model_version", help="registry version or 'latest' (with --model_name)")
     p.add_argument("--registry_url", help="object-store root of the model registry")
     p.add_argument("--model_url", help="one model.pt file instead of the registry")
+    p.add_argument(
+        "--model_dir",
+        help="a local folder holding one registry version (model.pt, item.json) or a release "
+        "(release.json, one such folder per member, each served under its name), as KServe's storage "
+        "initializer copies an InferenceService's storage URI to /mnt/models",
+    )
     p.add_argument("--models", help="comma-separated name[:version] registry models served side by side")
     p.add_argument("--registry_prefix", help="serve every registered model whose name starts with this")
     p.add_argument("--max_batch", type=int, help="largest batch accepted in one request")

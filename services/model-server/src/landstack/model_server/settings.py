@@ -2,8 +2,11 @@
 
 One process serves one or several models side by side, from the registry (`registry_url` with
 `model_name` + `model_version`, or a list `models` of ``name[:version]``, or every model whose name
-starts with `registry_prefix`) or one model file (`model_url`); the same image serves TempCNN,
-U-Net and the impervious CNN because the weights carry their architecture and metadata.
+starts with `registry_prefix`), one model file (`model_url`), or a folder on local disk (`model_dir`:
+what KServe's storage initializer leaves in /mnt/models for an InferenceService's storage URI — one
+registry version folder, or a release folder whose members are served side by side); the same image
+serves TempCNN, U-Net and the impervious CNN because the weights carry their architecture and
+metadata.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ class ModelServerSettings(S3Settings, BaseSettings):
     model_version: str = Field("latest", description="registry version, or 'latest'")
     registry_url: str | None = Field(None, description="object-store root of the model registry")
     model_url: str | None = Field(None, description="a model.pt file instead of the registry")
+    model_dir: str | None = Field(
+        None,
+        description="a local folder holding one registry version (model.pt, item.json) or a release "
+        "(release.json and one such folder per member), e.g. /mnt/models",
+    )
     http_port: int = 8080
     grpc_port: int = 8081
     enable_grpc: bool = False
@@ -62,9 +70,14 @@ class ModelServerSettings(S3Settings, BaseSettings):
                 "LANDSTACK_MODEL_SERVER_MODELS / _REGISTRY_PREFIX name registry models: "
                 "set LANDSTACK_MODEL_SERVER_REGISTRY_URL too"
             )
-        if not (self.registry_url or self.model_url):
+        if self.model_dir and (self.model_url or self.models or self.registry_prefix):
             raise ModelSourceError(
-                "no model source: set LANDSTACK_MODEL_SERVER_REGISTRY_URL (with _MODEL_NAME) "
-                "or LANDSTACK_MODEL_SERVER_MODEL_URL"
+                "LANDSTACK_MODEL_SERVER_MODEL_DIR serves the one model (or the release) in that folder: "
+                "leave _MODEL_URL, _MODELS and _REGISTRY_PREFIX unset with it"
+            )
+        if not (self.registry_url or self.model_url or self.model_dir):
+            raise ModelSourceError(
+                "no model source: set LANDSTACK_MODEL_SERVER_REGISTRY_URL (with _MODEL_NAME), "
+                "LANDSTACK_MODEL_SERVER_MODEL_URL or LANDSTACK_MODEL_SERVER_MODEL_DIR (--model_dir)"
             )
         return self

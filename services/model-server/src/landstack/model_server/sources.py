@@ -2,11 +2,21 @@
 
 The settings name the models (see `settings.py`); every entry resolves to a served name, a
 concrete version (``latest`` is followed at start) and the module with its metadata.
+
+A model folder (`model_dir`) is what KServe's storage initializer copies to /mnt/models: either one
+registry version as the registry writes it (``models/<name>/<version>/``: ``model.pt`` with the
+weights and their metadata, ``item.json`` with the STAC item, metrics and plots), or a release
+(``releases/<name>/<release>/``: ``release.json`` and one such version folder per member, e.g. every
+production unit's ``<name>-<unit>`` and ``<name>-fallback``), whose members are served side by side
+under their registry names. Names and versions come from ``item.json`` / ``release.json`` when the
+server starts; the weights load only in `load`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -16,6 +26,7 @@ from landstack.model_server.settings import ModelServerSettings
 from landstack.models.errors import ModelError
 from landstack.models.modelfile import load_model
 from landstack.models.registry import latest_version, load_registered
+from landstack.models.releases import read_manifest
 from landstack.storage import ObjectStore, StoreError, layout
 
 
@@ -26,6 +37,7 @@ class ModelRef:
     name: str
     version: str = "latest"
     url: str | None = None  # a model file instead of the registry
+    folder: str | None = None  # a local registry version folder (model.pt, item.json)
 
 
 @dataclass
@@ -62,6 +74,8 @@ def model_refs(settings: ModelServerSettings) -> list[ModelRef]:
     """Every model the settings ask for, in order, without duplicates."""
     if settings.model_url:
         return [ModelRef(settings.model_name, "file", settings.model_url)]
+    if settings.model_dir:
+        return folder_refs(settings)
     refs = [parse_ref(t) for t in settings.models]
     if settings.registry_prefix is not None:
         found = registered_names(settings, settings.registry_prefix)
@@ -84,10 +98,83 @@ def model_refs(settings: ModelServerSettings) -> list[ModelRef]:
     return list(seen.values())
 
 
+_STORAGE_HINT = (
+    "set the InferenceService's storageUri to a registry version folder such as "
+    "s3://bucket/models/<name>/<version>/ or a release folder s3://bucket/releases/<name>/<release>/ "
+    "(KServe copies it to /mnt/models)"
+)
+
+
+def folder_refs(settings: ModelServerSettings) -> list[ModelRef]:
+    """The models in `settings.model_dir`: a release's members, or the one model of a version folder.
+
+    A name given in the settings must be the folder's model, or the release's name (clients
+    address the models by name).
+    """
+    assert settings.model_dir is not None
+    folder = Path(settings.model_dir)
+    if not (folder / layout.RELEASE_MANIFEST).is_file():
+        return [folder_ref(settings)]
+    try:
+        name, release, members = read_manifest(folder)
+    except ModelError as e:
+        raise ModelSourceError(str(e)) from e
+    if "model_name" in settings.model_fields_set and settings.model_name != name:
+        raise ModelSourceError(
+            f"release folder {folder} is release {release!r} of {name!r}, but the settings ask for "
+            f"{settings.model_name!r}; point the storage URI at releases/{settings.model_name}/"
+            "<release>/ or change LANDSTACK_MODEL_SERVER_MODEL_NAME"
+        )
+    return [ModelRef(m.name, m.version, folder=str(folder / m.name)) for m in members]
+
+
+def folder_ref(settings: ModelServerSettings) -> ModelRef:
+    """The model in the version folder `settings.model_dir`: name and version from its item.json.
+
+    A name given in the settings must be the folder's model (clients address the model by name).
+    """
+    assert settings.model_dir is not None
+    folder = Path(settings.model_dir)
+    if not folder.is_dir():
+        raise ModelSourceError(f"model folder {folder} does not exist; {_STORAGE_HINT}")
+    if not (folder / "model.pt").is_file():
+        nested = sorted(p.parent.name for p in folder.glob("*/model.pt"))
+        found = sorted(p.name for p in folder.iterdir())[:10]
+        what = (
+            f"version folders {nested}: the storage URI names a model's folder, add the version; or "
+            f"a release folder without its {layout.RELEASE_MANIFEST}, copy it again"
+            if nested
+            else f"found {found or 'nothing'}"
+        )
+        raise ModelSourceError(
+            f"model folder {folder} holds no model.pt nor {layout.RELEASE_MANIFEST} ({what}); {_STORAGE_HINT}"
+        )
+    name, version = settings.model_name, ""
+    item_path = folder / "item.json"
+    if item_path.is_file():
+        try:
+            props = json.loads(item_path.read_text())["properties"]
+            name, version = str(props["mlm:name"]), str(props["version"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ModelSourceError(
+                f"{item_path} is not a registry item ({e}); copy the whole version folder again"
+            ) from e
+        if "model_name" in settings.model_fields_set and settings.model_name != name:
+            raise ModelSourceError(
+                f"model folder {folder} holds model {name!r} version {version!r}, but the settings ask "
+                f"for {settings.model_name!r}; point the storage URI at models/{settings.model_name}/"
+                "<version>/ or change LANDSTACK_MODEL_SERVER_MODEL_NAME"
+            )
+    return ModelRef(name, version, folder=str(folder))
+
+
 def load_ref(settings: ModelServerSettings, ref: ModelRef) -> LoadedModel:
     """Load one model's weights and metadata; errors name the model and the source."""
     try:
-        if ref.url:
+        if ref.folder:
+            module, metadata = load_model(Path(ref.folder) / "model.pt")
+            version = ref.version or str(metadata.get("version", "1"))
+        elif ref.url:
             module, metadata = load_model(ref.url, settings.s3())
             version = str(metadata.get("version", "1"))
         else:

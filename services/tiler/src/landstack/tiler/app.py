@@ -7,7 +7,8 @@ Routes (all read-only):
   mosaic of a collection (`datetime=` picks a reference year);
 - `/searches/register`, `/searches/{search_id}/tiles/...` — the mosaic of any STAC search;
 - `POST /collections/{id}/aoi-statistics` — area per class or mean/sum inside an AOI per year;
-- `/map` — the web map (see webmap.py).
+- `/map` — the web map (see webmap.py);
+- `/_mgmt/ping` (the process answers) and `/_mgmt/health` (the database answers) — the probes.
 A product layer is drawn with its own colour map unless the request names another one.
 """
 
@@ -19,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import jinja2
+import psycopg
 from fastapi import Body, Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
@@ -192,11 +194,21 @@ def create_app(settings: TilerSettings | None = None) -> FastAPI:
         allow_headers=["*"],
     )
 
+    # Like the STAC API: /_mgmt/ping only says the process serves (liveness must not restart pods
+    # while the database is away); /_mgmt/health also asks the database (readiness).
     @app.get("/_mgmt/ping", tags=["Health"])
-    def ping(request: Request) -> dict[str, str]:
-        with request.app.state.dbpool.connection() as conn:
-            conn.execute("SELECT 1")
+    def ping() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/_mgmt/health", tags=["Health"], response_model=None)
+    def health(request: Request) -> dict[str, str] | JSONResponse:
+        try:
+            # A short wait: a probe times out after a few seconds, the pool's default is 30 s.
+            with request.app.state.dbpool.connection(timeout=3) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as e:
+            return JSONResponse(status_code=503, content={"status": "unavailable", "database": str(e)})
+        return {"status": "ok", "database": "ok"}
 
     return app
 
