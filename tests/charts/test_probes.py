@@ -80,63 +80,46 @@ def start() -> Iterator[Any]:
         proc.wait(timeout=30)
 
 
-def test_stac_api_serves_every_probe_path(render: Any, start: Any, tmp_path: Path) -> None:
+def _serves_every_probe_path(render: Any, start: Any, log: Path, component: str, prefix: str) -> None:
+    """Start the component as the chart renders it (plain env + ConfigMap) against the local
+    pgstac, then request every httpGet probe path its container declares."""
     try:
         socket.create_connection(PG, timeout=1).close()
     except OSError:
         pytest.skip("PostgreSQL+pgstac is not running on 127.0.0.1:55432: run 'landstack services up'")
     docs = render()
-    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("stac-api"))
-    deploy = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("stac-api"))
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith(component))
+    deploy = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith(component))
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     paths = _probe_paths(container)
-    assert paths, "the STAC API container has no httpGet probes"
+    assert paths, f"the {component} container has no httpGet probes"
     port = _free_port()
     env = _plain_env(container, config["data"])
     env.update(
-        LANDSTACK_API_HOST="127.0.0.1",
-        LANDSTACK_API_PORT=str(port),
-        LANDSTACK_API_DB_HOST=PG[0],
-        LANDSTACK_API_DB_PORT=str(PG[1]),
-        LANDSTACK_API_DB_USER="postgres",
-        LANDSTACK_API_DB_PASSWORD="postgres",
-        LANDSTACK_API_DB_NAME="landstack",
+        {
+            f"{prefix}_HOST": "127.0.0.1",
+            f"{prefix}_PORT": str(port),
+            f"{prefix}_DB_HOST": PG[0],
+            f"{prefix}_DB_PORT": str(PG[1]),
+            f"{prefix}_DB_USER": "postgres",
+            f"{prefix}_DB_PASSWORD": "postgres",
+            f"{prefix}_DB_NAME": "landstack",
+        }
     )
+    env.pop(f"{prefix}_S3_ENDPOINT_URL", None)  # no object store is read by a probe
     base = f"http://127.0.0.1:{port}"
-    start(container["command"], env, f"{base}/_mgmt/ping", tmp_path / "api.log")
+    start(container["command"], env, f"{base}/_mgmt/ping", log)
     for path in sorted(paths):
         r = httpx.get(base + path, timeout=10)
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
+
+
+def test_stac_api_serves_every_probe_path(render: Any, start: Any, tmp_path: Path) -> None:
+    _serves_every_probe_path(render, start, tmp_path / "api.log", "stac-api", "LANDSTACK_API")
 
 
 def test_tiler_serves_every_probe_path(render: Any, start: Any, tmp_path: Path) -> None:
-    try:
-        socket.create_connection(PG, timeout=1).close()
-    except OSError:
-        pytest.skip("PostgreSQL+pgstac is not running on 127.0.0.1:55432: run 'landstack services up'")
-    docs = render()
-    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("tiler"))
-    deploy = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("tiler"))
-    container = deploy["spec"]["template"]["spec"]["containers"][0]
-    paths = _probe_paths(container)
-    assert paths, "the tiler container has no httpGet probes"
-    port = _free_port()
-    env = _plain_env(container, config["data"])
-    env.update(
-        LANDSTACK_TILER_HOST="127.0.0.1",
-        LANDSTACK_TILER_PORT=str(port),
-        LANDSTACK_TILER_DB_HOST=PG[0],
-        LANDSTACK_TILER_DB_PORT=str(PG[1]),
-        LANDSTACK_TILER_DB_USER="postgres",
-        LANDSTACK_TILER_DB_PASSWORD="postgres",
-        LANDSTACK_TILER_DB_NAME="landstack",
-    )
-    env.pop("LANDSTACK_TILER_S3_ENDPOINT_URL", None)  # no object store is read by a probe
-    base = f"http://127.0.0.1:{port}"
-    start(container["command"], env, f"{base}/_mgmt/ping", tmp_path / "tiler.log")
-    for path in sorted(paths):
-        r = httpx.get(base + path, timeout=10)
-        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+    _serves_every_probe_path(render, start, tmp_path / "tiler.log", "tiler", "LANDSTACK_TILER")
 
 
 def test_model_server_serves_every_probe_path(
